@@ -1,0 +1,225 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class DeliveryChannel(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DELIVERY_CHANNEL_UNSPECIFIED: _ClassVar[DeliveryChannel]
+    DELIVERY_CHANNEL_IN_APP: _ClassVar[DeliveryChannel]
+    DELIVERY_CHANNEL_EMAIL: _ClassVar[DeliveryChannel]
+    DELIVERY_CHANNEL_WEB_PUSH: _ClassVar[DeliveryChannel]
+    DELIVERY_CHANNEL_MOBILE_PUSH: _ClassVar[DeliveryChannel]
+    DELIVERY_CHANNEL_SMS: _ClassVar[DeliveryChannel]
+    DELIVERY_CHANNEL_WHATSAPP: _ClassVar[DeliveryChannel]
+
+class DeliveryStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DELIVERY_STATUS_UNSPECIFIED: _ClassVar[DeliveryStatus]
+    DELIVERY_STATUS_PENDING: _ClassVar[DeliveryStatus]
+    DELIVERY_STATUS_DELIVERED: _ClassVar[DeliveryStatus]
+    DELIVERY_STATUS_ACKED: _ClassVar[DeliveryStatus]
+    DELIVERY_STATUS_READ: _ClassVar[DeliveryStatus]
+    DELIVERY_STATUS_FAILED: _ClassVar[DeliveryStatus]
+
+class DeviceType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DEVICE_TYPE_UNSPECIFIED: _ClassVar[DeviceType]
+    DEVICE_TYPE_BROWSER: _ClassVar[DeviceType]
+    DEVICE_TYPE_ANDROID: _ClassVar[DeviceType]
+    DEVICE_TYPE_IOS: _ClassVar[DeviceType]
+DELIVERY_CHANNEL_UNSPECIFIED: DeliveryChannel
+DELIVERY_CHANNEL_IN_APP: DeliveryChannel
+DELIVERY_CHANNEL_EMAIL: DeliveryChannel
+DELIVERY_CHANNEL_WEB_PUSH: DeliveryChannel
+DELIVERY_CHANNEL_MOBILE_PUSH: DeliveryChannel
+DELIVERY_CHANNEL_SMS: DeliveryChannel
+DELIVERY_CHANNEL_WHATSAPP: DeliveryChannel
+DELIVERY_STATUS_UNSPECIFIED: DeliveryStatus
+DELIVERY_STATUS_PENDING: DeliveryStatus
+DELIVERY_STATUS_DELIVERED: DeliveryStatus
+DELIVERY_STATUS_ACKED: DeliveryStatus
+DELIVERY_STATUS_READ: DeliveryStatus
+DELIVERY_STATUS_FAILED: DeliveryStatus
+DEVICE_TYPE_UNSPECIFIED: DeviceType
+DEVICE_TYPE_BROWSER: DeviceType
+DEVICE_TYPE_ANDROID: DeviceType
+DEVICE_TYPE_IOS: DeviceType
+
+class NotifyRequest(_message.Message):
+    __slots__ = ("tenant_id", "notification_id", "user_ids", "channels", "subject_ref", "subject_type", "title", "body", "addresses")
+    class AddressesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: ChannelAddresses
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[ChannelAddresses, _Mapping]] = ...) -> None: ...
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    NOTIFICATION_ID_FIELD_NUMBER: _ClassVar[int]
+    USER_IDS_FIELD_NUMBER: _ClassVar[int]
+    CHANNELS_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_REF_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    BODY_FIELD_NUMBER: _ClassVar[int]
+    ADDRESSES_FIELD_NUMBER: _ClassVar[int]
+    tenant_id: str
+    notification_id: str
+    user_ids: _containers.RepeatedScalarFieldContainer[str]
+    channels: _containers.RepeatedScalarFieldContainer[DeliveryChannel]
+    subject_ref: str
+    subject_type: str
+    title: str
+    body: str
+    addresses: _containers.MessageMap[str, ChannelAddresses]
+    def __init__(self, tenant_id: _Optional[str] = ..., notification_id: _Optional[str] = ..., user_ids: _Optional[_Iterable[str]] = ..., channels: _Optional[_Iterable[_Union[DeliveryChannel, str]]] = ..., subject_ref: _Optional[str] = ..., subject_type: _Optional[str] = ..., title: _Optional[str] = ..., body: _Optional[str] = ..., addresses: _Optional[_Mapping[str, ChannelAddresses]] = ...) -> None: ...
+
+class ChannelAddresses(_message.Message):
+    __slots__ = ("by_channel",)
+    class ByChannelEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    BY_CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    by_channel: _containers.ScalarMap[str, str]
+    def __init__(self, by_channel: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class NotifyResponse(_message.Message):
+    __slots__ = ("delivered", "pending", "failed")
+    DELIVERED_FIELD_NUMBER: _ClassVar[int]
+    PENDING_FIELD_NUMBER: _ClassVar[int]
+    FAILED_FIELD_NUMBER: _ClassVar[int]
+    delivered: int
+    pending: int
+    failed: int
+    def __init__(self, delivered: _Optional[int] = ..., pending: _Optional[int] = ..., failed: _Optional[int] = ...) -> None: ...
+
+class StreamEventsRequest(_message.Message):
+    __slots__ = ("device_type",)
+    DEVICE_TYPE_FIELD_NUMBER: _ClassVar[int]
+    device_type: DeviceType
+    def __init__(self, device_type: _Optional[_Union[DeviceType, str]] = ...) -> None: ...
+
+class StreamEvent(_message.Message):
+    __slots__ = ("session_id", "notification", "data_change", "heartbeat")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    NOTIFICATION_FIELD_NUMBER: _ClassVar[int]
+    DATA_CHANGE_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    notification: NotificationEvent
+    data_change: DataChangeEvent
+    heartbeat: HeartbeatEvent
+    def __init__(self, session_id: _Optional[str] = ..., notification: _Optional[_Union[NotificationEvent, _Mapping]] = ..., data_change: _Optional[_Union[DataChangeEvent, _Mapping]] = ..., heartbeat: _Optional[_Union[HeartbeatEvent, _Mapping]] = ...) -> None: ...
+
+class Notification(_message.Message):
+    __slots__ = ("id", "notification_id", "subject_ref", "subject_type", "title", "body", "channel", "status", "created_at_ms", "delivered_at_ms", "ack_at_ms", "read_at_ms")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NOTIFICATION_ID_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_REF_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    BODY_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    DELIVERED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    ACK_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    READ_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    notification_id: str
+    subject_ref: str
+    subject_type: str
+    title: str
+    body: str
+    channel: DeliveryChannel
+    status: DeliveryStatus
+    created_at_ms: int
+    delivered_at_ms: int
+    ack_at_ms: int
+    read_at_ms: int
+    def __init__(self, id: _Optional[str] = ..., notification_id: _Optional[str] = ..., subject_ref: _Optional[str] = ..., subject_type: _Optional[str] = ..., title: _Optional[str] = ..., body: _Optional[str] = ..., channel: _Optional[_Union[DeliveryChannel, str]] = ..., status: _Optional[_Union[DeliveryStatus, str]] = ..., created_at_ms: _Optional[int] = ..., delivered_at_ms: _Optional[int] = ..., ack_at_ms: _Optional[int] = ..., read_at_ms: _Optional[int] = ...) -> None: ...
+
+class NotificationEvent(_message.Message):
+    __slots__ = ("notification",)
+    NOTIFICATION_FIELD_NUMBER: _ClassVar[int]
+    notification: Notification
+    def __init__(self, notification: _Optional[_Union[Notification, _Mapping]] = ...) -> None: ...
+
+class DataChangeEvent(_message.Message):
+    __slots__ = ("idempotency_key", "subject_ref", "subject_type")
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_REF_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    idempotency_key: str
+    subject_ref: str
+    subject_type: str
+    def __init__(self, idempotency_key: _Optional[str] = ..., subject_ref: _Optional[str] = ..., subject_type: _Optional[str] = ...) -> None: ...
+
+class HeartbeatEvent(_message.Message):
+    __slots__ = ("timestamp_ms",)
+    TIMESTAMP_MS_FIELD_NUMBER: _ClassVar[int]
+    timestamp_ms: int
+    def __init__(self, timestamp_ms: _Optional[int] = ...) -> None: ...
+
+class GetNotificationsRequest(_message.Message):
+    __slots__ = ("cursor", "limit", "unread_only")
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    UNREAD_ONLY_FIELD_NUMBER: _ClassVar[int]
+    cursor: str
+    limit: int
+    unread_only: bool
+    def __init__(self, cursor: _Optional[str] = ..., limit: _Optional[int] = ..., unread_only: _Optional[bool] = ...) -> None: ...
+
+class GetNotificationsResponse(_message.Message):
+    __slots__ = ("notifications", "next_cursor", "unread_count")
+    NOTIFICATIONS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_CURSOR_FIELD_NUMBER: _ClassVar[int]
+    UNREAD_COUNT_FIELD_NUMBER: _ClassVar[int]
+    notifications: _containers.RepeatedCompositeFieldContainer[Notification]
+    next_cursor: str
+    unread_count: int
+    def __init__(self, notifications: _Optional[_Iterable[_Union[Notification, _Mapping]]] = ..., next_cursor: _Optional[str] = ..., unread_count: _Optional[int] = ...) -> None: ...
+
+class AckNotificationRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class AckNotificationResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class AckDataChangeRequest(_message.Message):
+    __slots__ = ("idempotency_key", "session_id")
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    idempotency_key: str
+    session_id: str
+    def __init__(self, idempotency_key: _Optional[str] = ..., session_id: _Optional[str] = ...) -> None: ...
+
+class AckDataChangeResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class RegisterPushTokenRequest(_message.Message):
+    __slots__ = ("device_type", "token")
+    DEVICE_TYPE_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    device_type: DeviceType
+    token: str
+    def __init__(self, device_type: _Optional[_Union[DeviceType, str]] = ..., token: _Optional[str] = ...) -> None: ...
+
+class RegisterPushTokenResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

@@ -1,0 +1,1 @@
+"""Transports: the Connect/gRPC/gRPC-Web services and their plumbing."""

@@ -1,0 +1,160 @@
+"""ASGI middleware around each API app: outcome, latency and disconnects.
+
+It reads the outcome of every call off the wire it sends, whatever produced
+it (a handler, or connect-python rejecting malformed input), so the metrics
+count protocol errors too:
+- Connect unary: the HTTP status, and the ``code`` of the JSON error body;
+- Connect streaming: the end-of-stream frame (flag 0x02) JSON;
+- gRPC: the ``grpc-status`` trailer; gRPC-Web: the trailer frame (flag 0x80).
+It also surfaces ``http.disconnect`` to the request's RequestInfo, so a stream
+ends the moment its client goes away instead of at its next write.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from notify.api.context import RequestInfo, current_request
+from notify.metrics import Metrics
+
+ASGIApp = Any
+Message = dict[str, Any]
+
+# gRPC status numbers -> Connect code names.
+_GRPC_CODES = (
+    "ok", "canceled", "unknown", "invalid_argument", "deadline_exceeded", "not_found",
+    "already_exists", "permission_denied", "resource_exhausted", "failed_precondition",
+    "aborted", "out_of_range", "unimplemented", "internal", "unavailable", "data_loss",
+    "unauthenticated",
+)  # fmt: skip
+
+# What Connect clients infer from an HTTP status without an error body.
+_HTTP_CODES = {
+    400: "internal", 401: "unauthenticated", 403: "permission_denied", 404: "unimplemented",
+    415: "unknown", 429: "unavailable", 502: "unavailable", 503: "unavailable",
+    504: "unavailable",
+}  # fmt: skip
+
+_REQUEST_ID_HEADER = b"x-request-id"
+
+
+def protocol_of(method: str, content_type: str) -> str:
+    if content_type.startswith("application/grpc-web"):
+        return "grpc_web"
+    if content_type.startswith("application/grpc"):
+        return "grpc"
+    if method in ("POST", "GET"):
+        return "connect"
+    return "http"
+
+
+class Outcome:
+    """Follows the response messages and settles on one Connect code."""
+
+    __slots__ = ("_error_body", "_status", "code", "protocol")
+
+    def __init__(self, protocol: str) -> None:
+        self.protocol = protocol
+        self._status = 0
+        self._error_body = b""
+        self.code = "unknown"
+
+    def observe(self, message: Message) -> None:
+        kind = message["type"]
+        if kind == "http.response.start":
+            self._status = message["status"]
+            self.code = "ok" if self._status == 200 else _HTTP_CODES.get(self._status, "unknown")
+        elif kind == "http.response.body":
+            self._observe_body(message.get("body", b""), message.get("more_body", False))
+        elif kind == "http.response.trailers":
+            for name, value in message.get("headers", ()):
+                if name.lower() == b"grpc-status":
+                    self.code = _grpc_code(value)
+
+    def _observe_body(self, body: bytes, more: bool) -> None:
+        if self._status != 200:
+            self._error_body += body
+            if not more:
+                self.code = _json_code(self._error_body) or self.code
+            return
+        if self.protocol == "grpc_web" and body[:1] == b"\x80":
+            for line in body[5:].split(b"\r\n"):
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"grpc-status":
+                    self.code = _grpc_code(value.strip())
+        elif self.protocol == "connect" and body[:1] == b"\x02":
+            try:
+                end = json.loads(body[5:])
+            except ValueError:
+                return
+            error = end.get("error") if isinstance(end, dict) else None
+            self.code = error.get("code", "unknown") if isinstance(error, dict) else "ok"
+
+
+def _grpc_code(value: bytes) -> str:
+    try:
+        return _GRPC_CODES[int(value)]
+    except (ValueError, IndexError):
+        return "unknown"
+
+
+def _json_code(body: bytes) -> str | None:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    code = data.get("code") if isinstance(data, dict) else None
+    return code if isinstance(code, str) else None
+
+
+class ObservedApp:
+    def __init__(self, app: ASGIApp, metrics: Metrics, procedures: Iterable[str]) -> None:
+        self._app = app
+        self._requests = metrics.rpc_requests
+        self._duration = metrics.rpc_duration
+        self._procedures = frozenset(procedures)
+        self.in_flight = 0
+
+    async def __call__(self, scope: Message, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        path = scope["path"]
+        procedure = path if path in self._procedures else "unknown"
+        content_type = ""
+        request_id = ""
+        for name, value in scope["headers"]:
+            if name == b"content-type":
+                content_type = value.decode("latin-1")
+            elif name == _REQUEST_ID_HEADER:
+                request_id = value.decode("latin-1")[:128]
+        info = RequestInfo(request_id or os.urandom(8).hex())
+        outcome = Outcome(protocol_of(scope["method"], content_type))
+
+        async def observed_receive() -> Message:
+            message: Message = await receive()
+            if message["type"] == "http.disconnect":
+                info.mark_disconnected()
+            return message
+
+        async def observed_send(message: Message) -> None:
+            outcome.observe(message)
+            await send(message)
+
+        token = current_request.set(info)
+        self.in_flight += 1
+        try:
+            await self._app(scope, observed_receive, observed_send)
+        finally:
+            self.in_flight -= 1
+            current_request.reset(token)
+            elapsed = time.perf_counter() - started
+            code = "canceled" if info.disconnected and outcome.code == "ok" else outcome.code
+            labels = (procedure, outcome.protocol, code)
+            self._requests.labels(*labels).inc()
+            self._duration.labels(*labels).observe(elapsed)

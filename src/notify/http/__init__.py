@@ -1,0 +1,1 @@
+"""HTTP listeners: one TCP port, every protocol a Connect server speaks."""

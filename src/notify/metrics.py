@@ -1,0 +1,94 @@
+"""Prometheus metrics, one registry per server instance.
+
+Keeping a registry per instance (not prometheus-client's global one) lets
+several servers share a process, as the tests do, without mixing counts.
+No label ever carries a tenant or user id: every label set is bounded.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from notify import __version__
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+_LATENCY_BUCKETS = (
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.rpc_requests = Counter(
+            "notify_rpc_requests",
+            "RPCs handled, by procedure, protocol and resulting code.",
+            ["procedure", "protocol", "code"],
+            registry=r,
+        )
+        self.rpc_duration = Histogram(
+            "notify_rpc_duration_seconds",
+            "Time from request start to the end of the response (streams: their whole life).",
+            ["procedure", "protocol", "code"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.notifications_stored = Counter(
+            "notify_notifications_stored",
+            "Notification rows newly stored, by channel and resulting status.",
+            ["channel", "status"],
+            registry=r,
+        )
+        self.streams_open = Gauge(
+            "notify_streams_open",
+            "Live StreamEvents sessions open now, by device type.",
+            ["device_type"],
+            registry=r,
+        )
+        self.stream_events_sent = Counter(
+            "notify_stream_events_sent",
+            "Events written to live streams, by kind.",
+            ["kind"],
+            registry=r,
+        )
+        self.streams_ended = Counter(
+            "notify_streams_ended",
+            "Live streams ended, by reason.",
+            ["reason"],
+            registry=r,
+        )
+        self.delivery_latency = Histogram(
+            "notify_delivery_latency_seconds",
+            "Time from Notify storing a row to its frame being handed to the stream.",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.build_info = Gauge(
+            "notify_build_info",
+            "Always 1; the labels say which build and store driver run.",
+            ["version", "driver"],
+            registry=r,
+        )
+        self._version = __version__
+
+    def set_build_info(self, driver: str) -> None:
+        self.build_info.labels(version=self._version, driver=driver).set(1)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,1 @@
+"""Live delivery: the hub that maps (tenant, user) to open stream sessions."""

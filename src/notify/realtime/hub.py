@@ -1,0 +1,217 @@
+"""The hub: (tenant, user) -> the live sessions (open streams) of that user.
+
+A Session is one StreamEvents call. Producers ``offer`` events without
+awaiting; the stream's coroutine awaits ``next``. Each session has a bounded
+queue: a client that cannot keep up is ended (SLOW_CONSUMER), never silently
+skipped, so it reconnects and pages what it missed. Heartbeats come from one
+timer per session rather than a timeout per wait, which keeps an idle stream
+down to a few small objects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+
+from notify.domain import DeviceType, Notification
+from notify.ids import now_ms
+
+
+class CloseReason(Enum):
+    CLIENT_GONE = "client_gone"
+    SLOW_CONSUMER = "slow_consumer"
+    SHUTDOWN = "shutdown"
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    timestamp_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationPush:
+    notification: Notification
+    stored_at_ns: int  # perf_counter_ns() when Notify stored it: delivery latency starts here
+
+
+Event = Heartbeat | NotificationPush
+
+
+class SessionClosed(Exception):
+    def __init__(self, reason: CloseReason) -> None:
+        super().__init__(reason.value)
+        self.reason = reason
+
+
+_session_counter = itertools.count(1)
+_session_prefix = os.urandom(6).hex()
+
+
+class Session:
+    __slots__ = (
+        "_closed",
+        "_events",
+        "_heartbeat_interval",
+        "_hub",
+        "_loop",
+        "_timer",
+        "_waiter",
+        "acked",
+        "device_type",
+        "id",
+        "queue_size",
+        "tenant_id",
+        "user_id",
+    )
+
+    def __init__(
+        self,
+        hub: Hub,
+        tenant_id: str,
+        user_id: str,
+        device_type: DeviceType,
+        *,
+        queue_size: int,
+        heartbeat_interval: float,
+    ) -> None:
+        self.id = f"{_session_prefix}-{next(_session_counter):x}"
+        self.tenant_id = tenant_id
+        self.user_id = user_id
+        self.device_type = device_type
+        self.queue_size = queue_size
+        self._hub = hub
+        self._loop = asyncio.get_running_loop()
+        self._events: deque[Event] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._closed: CloseReason | None = None
+        self._heartbeat_interval = heartbeat_interval
+        self.acked: set[str] = set()
+        # The handshake: the first event of every stream carries the session id.
+        self._events.append(Heartbeat(now_ms()))
+        self._timer = self._loop.call_later(heartbeat_interval, self._beat)
+
+    @property
+    def closed(self) -> CloseReason | None:
+        return self._closed
+
+    def offer(self, event: Event) -> bool:
+        """Queues an event; False if the session is closed or just overflowed."""
+        if self._closed is not None:
+            return False
+        if len(self._events) >= self.queue_size:
+            self.close(CloseReason.SLOW_CONSUMER)
+            return False
+        self._events.append(event)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        return True
+
+    async def next(self) -> Event:
+        """The next event; raises SessionClosed once the session is closed."""
+        while True:
+            if self._closed is not None:
+                raise SessionClosed(self._closed)
+            if self._events:
+                return self._events.popleft()
+            self._waiter = self._loop.create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+
+    def close(self, reason: CloseReason) -> None:
+        """Ends the session (idempotent); a waiting ``next`` raises SessionClosed."""
+        if self._closed is not None:
+            return
+        self._closed = reason
+        self._timer.cancel()
+        self._events.clear()
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        self._hub._remove(self, reason)
+
+    def ack(self, idempotency_key: str) -> None:
+        """Records that this session has seen the data-change hint with that key."""
+        if len(self.acked) < self.queue_size:
+            self.acked.add(idempotency_key)
+
+    def _beat(self) -> None:
+        self.offer(Heartbeat(now_ms()))
+        if self._closed is None:
+            self._timer = self._loop.call_later(self._heartbeat_interval, self._beat)
+
+
+SessionListener = Callable[[Session, CloseReason | None], None]
+
+
+class Hub:
+    """Live sessions by (tenant, user). Single-threaded: use from the event loop only."""
+
+    def __init__(
+        self,
+        *,
+        heartbeat_interval: float,
+        queue_size: int,
+        on_change: SessionListener | None = None,
+    ) -> None:
+        self._heartbeat_interval = heartbeat_interval
+        self._queue_size = queue_size
+        self._sessions: dict[tuple[str, str], dict[str, Session]] = {}
+        self._on_change = on_change
+        self._count = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def open(self, tenant_id: str, user_id: str, device_type: DeviceType) -> Session:
+        session = Session(
+            self,
+            tenant_id,
+            user_id,
+            device_type,
+            queue_size=self._queue_size,
+            heartbeat_interval=self._heartbeat_interval,
+        )
+        self._sessions.setdefault((tenant_id, user_id), {})[session.id] = session
+        self._count += 1
+        if self._on_change is not None:
+            self._on_change(session, None)
+        return session
+
+    def find(self, tenant_id: str, user_id: str, session_id: str) -> Session | None:
+        """The session only if it belongs to that user: no cross-user reach."""
+        return self._sessions.get((tenant_id, user_id), {}).get(session_id)
+
+    def has_sessions(self, tenant_id: str, user_id: str) -> bool:
+        return (tenant_id, user_id) in self._sessions
+
+    def publish(self, tenant_id: str, user_id: str, event: Event) -> int:
+        """Offers the event to every session of that user; returns how many took it."""
+        sessions = self._sessions.get((tenant_id, user_id))
+        if not sessions:
+            return 0
+        # Copy: a session that overflows removes itself while we iterate.
+        return sum(session.offer(event) for session in list(sessions.values()))
+
+    def close_all(self, reason: CloseReason) -> None:
+        for sessions in list(self._sessions.values()):
+            for session in list(sessions.values()):
+                session.close(reason)
+
+    def _remove(self, session: Session, reason: CloseReason) -> None:
+        key = (session.tenant_id, session.user_id)
+        sessions = self._sessions.get(key)
+        if sessions is None or sessions.pop(session.id, None) is None:
+            return
+        if not sessions:
+            del self._sessions[key]
+        self._count -= 1
+        if self._on_change is not None:
+            self._on_change(session, reason)

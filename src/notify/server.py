@@ -1,0 +1,193 @@
+"""Wires the service together and runs its lifecycle.
+
+Three listeners in one process share one store and one hub: the client port
+(NotificationClientService), the internal port (NotificationInternalService)
+and the operations port (health, readiness, metrics). Shutdown drains:
+readiness turns 503, the API ports stop accepting, live streams end with
+UNAVAILABLE so clients reconnect elsewhere, in-flight unary calls finish,
+and the process exits within NOTIFY_SHUTDOWN_TIMEOUT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from dataclasses import dataclass
+
+from elloloop.notify.v1 import notify_pb2
+from elloloop.notify.v1.notify_connect import (
+    NotificationClientServiceASGIApplication,
+    NotificationInternalServiceASGIApplication,
+)
+
+from notify.api import codec
+from notify.api.client import ClientService
+from notify.api.internal import InternalService
+from notify.api.observe import ObservedApp
+from notify.auth import ClientAuthenticator, InternalAuthenticator
+from notify.config import Config
+from notify.domain import DeviceType
+from notify.health import HealthApp
+from notify.http.listener import Listener
+from notify.metrics import Metrics
+from notify.notifier import Notifier
+from notify.realtime.hub import CloseReason, Hub, Session
+from notify.store import Store
+from notify.store.factory import open_store
+
+logger = logging.getLogger("notify.server")
+
+# Requests bigger than this are refused with RESOURCE_EXHAUSTED: a Notify to
+# MAX_USERS_PER_NOTIFY users with a full body fits comfortably.
+READ_MAX_BYTES = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Ports:
+    client: int
+    internal: int
+    metrics: int
+
+
+class NotifyServer:
+    """The running service. ``start`` binds; ``shutdown`` drains and closes."""
+
+    def __init__(self, config: Config, store: Store) -> None:
+        codec.install()
+        self.config = config
+        self.metrics = Metrics()
+        self.metrics.set_build_info(store.driver)
+        self.store = store
+        self.hub = Hub(
+            heartbeat_interval=config.live_heartbeat_interval,
+            queue_size=config.live_queue_size,
+            on_change=self._session_changed,
+        )
+        self.notifier = Notifier(store, self.hub, self.metrics)
+        self._shutting_down = False
+        client_app = NotificationClientServiceASGIApplication(
+            ClientService(
+                self.notifier,
+                ClientAuthenticator(config),
+                self.metrics,
+                live_enabled=config.live_connections_enabled,
+            ),
+            read_max_bytes=READ_MAX_BYTES,
+        )
+        internal_app = NotificationInternalServiceASGIApplication(
+            InternalService(self.notifier, InternalAuthenticator(config)),
+            read_max_bytes=READ_MAX_BYTES,
+        )
+        self._client_app = ObservedApp(
+            client_app, self.metrics, _procedures("NotificationClientService")
+        )
+        self._internal_app = ObservedApp(
+            internal_app, self.metrics, _procedures("NotificationInternalService")
+        )
+        self._api_listeners = [
+            Listener(self._client_app, config.host, config.client_port, name="client"),
+            Listener(self._internal_app, config.host, config.internal_port, name="internal"),
+        ]
+        self._metrics_listener = Listener(
+            HealthApp(self.metrics, self._readiness),
+            config.host,
+            config.metrics_port,
+            name="metrics",
+        )
+
+    @property
+    def ports(self) -> Ports:
+        client, internal = self._api_listeners
+        return Ports(client.port, internal.port, self._metrics_listener.port)
+
+    async def start(self) -> None:
+        await self._metrics_listener.start()
+        for listener in self._api_listeners:
+            await listener.start()
+
+    async def _readiness(self) -> str | None:
+        if self._shutting_down:
+            return "shutting down"
+        await self.store.ping()
+        return None
+
+    def _session_changed(self, session: Session, ended: CloseReason | None) -> None:
+        gauge = self.metrics.streams_open.labels(device_type=_device_label(session.device_type))
+        if ended is None:
+            gauge.inc()
+        else:
+            gauge.dec()
+            self.metrics.streams_ended.labels(reason=ended.value).inc()
+
+    async def shutdown(self) -> None:
+        """Drains within config.shutdown_timeout, then drops what is left."""
+        if self._shutting_down:
+            return
+        self._shutting_down = True
+        deadline = time.monotonic() + self.config.shutdown_timeout
+        for listener in self._api_listeners:
+            listener.stop_accepting()
+        self.hub.close_all(CloseReason.SHUTDOWN)
+        for listener in self._api_listeners:
+            await listener.shutdown_connections()
+        remaining = max(0.0, deadline - time.monotonic() - 0.5)
+        try:
+            async with asyncio.timeout(remaining):
+                for listener in self._api_listeners:
+                    await listener.wait_idle()
+        except TimeoutError:
+            logger.warning("shutdown timeout reached; closing connections still open")
+        for listener in self._api_listeners:
+            await listener.abort()
+        self._metrics_listener.stop_accepting()
+        await self._metrics_listener.shutdown_connections()
+        await self._metrics_listener.abort()
+        await self.store.close()
+
+
+def _procedures(service_name: str) -> list[str]:
+    """The HTTP paths of a service's RPCs, from the contract's descriptor."""
+    service = notify_pb2.DESCRIPTOR.services_by_name[service_name]
+    return [f"/{service.full_name}/{method.name}" for method in service.methods]
+
+
+def _device_label(device_type: DeviceType) -> str:
+    return device_type.name.lower()
+
+
+async def serve(config: Config) -> None:
+    """Runs until SIGTERM or SIGINT, then drains and returns."""
+    store = await open_store(config)
+    server = NotifyServer(config, store)
+    try:
+        await server.start()
+    except BaseException:
+        await store.close()
+        raise
+    ports = server.ports
+    logger.info(
+        "notify started",
+        extra={
+            "client_port": ports.client,
+            "internal_port": ports.internal,
+            "metrics_port": ports.metrics,
+            "driver": store.driver,
+            "dev_mode": config.dev_mode,
+        },
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(Exception):
+                loop.remove_signal_handler(sig)
+        logger.info("notify shutting down")
+        await server.shutdown()
+        logger.info("notify stopped")
