@@ -40,8 +40,8 @@ contract: $(BUF)
 	tools/check-contract
 
 lint: install
-	$(BIN)/ruff check src tests bench tools
-	$(BIN)/ruff format --check src tests bench tools
+	$(BIN)/ruff check
+	$(BIN)/ruff format --check
 	$(BIN)/mypy
 
 ## The whole suite: style, types, the contract, generated code, every test.

@@ -1,19 +1,45 @@
-"""Store ids: UUIDv7 (RFC 9562), so ids sort by creation time like the rows."""
+"""Store ids: UUIDv7 (RFC 9562), monotonic within this process.
+
+Ids sort by creation: 48 bits of epoch milliseconds, then a 74-bit counter
+that starts at a random value each millisecond and steps up for every further
+id in the same millisecond (RFC 9562, "monotonic random"). The inbox's keyset
+order (created_at_ms, id) is therefore creation order, even for rows created
+in one millisecond.
+"""
 
 from __future__ import annotations
 
 import os
+import threading
 import time
 import uuid
 
+_RAND_BITS = 74
+_RAND_MASK = (1 << _RAND_BITS) - 1
+_RAND_B_BITS = 62
+_lock = threading.Lock()
+_last_ms = 0
+_last_rand = 0
+
 
 def new_id(now_ms: int | None = None) -> str:
-    """A random, time-ordered id: 48 bits of epoch milliseconds, then 74 random bits."""
+    global _last_ms, _last_rand
     millis = time.time_ns() // 1_000_000 if now_ms is None else now_ms
-    rand = int.from_bytes(os.urandom(10), "big")
-    value = (millis & 0xFFFF_FFFF_FFFF) << 80 | rand
-    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
-    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 9562 variant
+    with _lock:
+        if millis > _last_ms:
+            # A fresh millisecond: start at a random point in its lower half,
+            # leaving room to count up.
+            rand = int.from_bytes(os.urandom(10), "big") & (_RAND_MASK >> 1)
+        else:
+            # Same millisecond (or the clock stepped back): count up from the last id.
+            millis = _last_ms
+            rand = _last_rand + 1 + (os.urandom(1)[0])
+            if rand > _RAND_MASK:
+                millis, rand = millis + 1, 0
+        _last_ms, _last_rand = millis, rand
+    rand_a = rand >> _RAND_B_BITS
+    rand_b = rand & ((1 << _RAND_B_BITS) - 1)
+    value = (millis & 0xFFFF_FFFF_FFFF) << 80 | 0x7 << 76 | rand_a << 64 | 0x2 << 62 | rand_b
     return str(uuid.UUID(int=value))
 
 

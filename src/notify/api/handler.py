@@ -34,6 +34,8 @@ def unary(
         with connect_errors():
             if timeout_ms is None:
                 return await method(*args, **kwargs)
+            if timeout_ms <= 0:
+                raise TimeoutError
             async with asyncio.timeout(timeout_ms / 1000):
                 return await method(*args, **kwargs)
 
