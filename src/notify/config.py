@@ -42,6 +42,8 @@ class Config:
     live_retry_max_attempts: int = 3
     live_retry_interval: float = 5.0
     live_queue_size: int = 1024
+    live_max_streams_per_user: int = 64
+    live_max_stream_age: float = 0.0
 
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
@@ -158,6 +160,14 @@ def load_config(environ: Mapping[str, str]) -> Config:
         ),
         live_queue_size=read(
             "NOTIFY_LIVE_QUEUE_SIZE", parse_positive_int, defaults.live_queue_size
+        ),
+        live_max_streams_per_user=read(
+            "NOTIFY_LIVE_MAX_STREAMS_PER_USER",
+            parse_positive_int,
+            defaults.live_max_streams_per_user,
+        ),
+        live_max_stream_age=read(
+            "NOTIFY_LIVE_MAX_STREAM_AGE", parse_duration, defaults.live_max_stream_age
         ),
     )
     _check_required(config)

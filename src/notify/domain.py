@@ -54,6 +54,9 @@ MAX_TITLE_LENGTH = 4096
 MAX_BODY_LENGTH = 65536
 MAX_USERS_PER_NOTIFY = 10_000
 MAX_TOKEN_LENGTH = 4096
+# A resume replays at most this many missed notifications; a client further
+# behind is told OUT_OF_RANGE and pages its inbox instead.
+MAX_REPLAY = 10_000
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 
@@ -154,6 +157,15 @@ def require_text(name: str, value: str, max_length: int, *, required: bool = Fal
     return value
 
 
+def require_user_ids(user_ids: Sequence[str]) -> None:
+    if not user_ids:
+        raise InvalidArgument("user_ids is required")
+    if len(user_ids) > MAX_USERS_PER_NOTIFY:
+        raise InvalidArgument(f"user_ids has more than {MAX_USERS_PER_NOTIFY} entries")
+    for user_id in user_ids:
+        require_text("user_ids entry", user_id, MAX_ID_LENGTH, required=True)
+
+
 def build_notify_command(
     *,
     tenant_id: str,
@@ -170,12 +182,7 @@ def build_notify_command(
     """Validates a Notify request; duplicate user ids and channels collapse to one."""
     require_text("tenant_id", tenant_id, MAX_ID_LENGTH, required=True)
     require_text("notification_id", notification_id, MAX_ID_LENGTH, required=True)
-    if not user_ids:
-        raise InvalidArgument("user_ids is required")
-    if len(user_ids) > MAX_USERS_PER_NOTIFY:
-        raise InvalidArgument(f"user_ids has more than {MAX_USERS_PER_NOTIFY} entries")
-    for user_id in user_ids:
-        require_text("user_ids entry", user_id, MAX_ID_LENGTH, required=True)
+    require_user_ids(user_ids)
     resolved: list[Channel] = []
     for number in channels:
         try:
@@ -210,11 +217,31 @@ def page_size(limit: int) -> int:
 
 
 _CURSOR_PREFIX = "v1:"
+_RESUME_PREFIX = "r1:"
+
+
+def _encode_position(prefix: str, key: PageKey) -> str:
+    raw = f"{prefix}{key.created_at_ms}:{key.id}".encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _decode_position(prefix: str, token: str, invalid: InvalidArgument) -> PageKey:
+    if len(token) > 2 * MAX_ID_LENGTH:
+        raise invalid
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise invalid from None
+    if not raw.startswith(prefix):
+        raise invalid
+    millis, sep, row_id = raw[len(prefix) :].partition(":")
+    if not sep or not row_id or not millis.isdigit():
+        raise invalid
+    return PageKey(int(millis), row_id)
 
 
 def encode_cursor(key: PageKey) -> str:
-    raw = f"{_CURSOR_PREFIX}{key.created_at_ms}:{key.id}".encode()
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+    return _encode_position(_CURSOR_PREFIX, key)
 
 
 def decode_cursor(cursor: str) -> PageKey | None:
@@ -222,18 +249,21 @@ def decode_cursor(cursor: str) -> PageKey | None:
     if not cursor:
         return None
     invalid = InvalidArgument("cursor is malformed; pass the next_cursor of a previous page")
-    if len(cursor) > 2 * MAX_ID_LENGTH:
-        raise invalid
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise invalid from None
-    if not raw.startswith(_CURSOR_PREFIX):
-        raise invalid
-    millis, sep, row_id = raw[len(_CURSOR_PREFIX) :].partition(":")
-    if not sep or not row_id or not millis.isdigit():
-        raise invalid
-    return PageKey(int(millis), row_id)
+    return _decode_position(_CURSOR_PREFIX, cursor, invalid)
+
+
+def encode_resume_token(key: PageKey) -> str:
+    return _encode_position(_RESUME_PREFIX, key)
+
+
+def decode_resume_token(token: str) -> PageKey | None:
+    """Empty means live only; anything not made by encode_resume_token is INVALID_ARGUMENT."""
+    if not token:
+        return None
+    invalid = InvalidArgument(
+        "resume_token is malformed; pass the resume_token of a received notification"
+    )
+    return _decode_position(_RESUME_PREFIX, token, invalid)
 
 
 def build_page_request(cursor: str, limit: int, unread_only: bool) -> PageRequest:

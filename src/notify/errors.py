@@ -36,5 +36,9 @@ class ResourceExhausted(NotifyError):
     """A configured limit was reached (for example a slow stream's queue)."""
 
 
+class OutOfRange(NotifyError):
+    """A position (a resume token) is further back than the service replays."""
+
+
 class Unimplemented(NotifyError):
     """The feature is switched off on this server."""

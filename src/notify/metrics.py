@@ -73,6 +73,16 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.data_change_redeliveries = Counter(
+            "notify_data_change_redeliveries",
+            "Data-change events sent again to sessions that had not acked them.",
+            registry=r,
+        )
+        self.data_change_give_ups = Counter(
+            "notify_data_change_give_ups",
+            "Sessions a data-change round stopped retrying without an ack.",
+            registry=r,
+        )
         self.delivery_latency = Histogram(
             "notify_delivery_latency_seconds",
             "Time from Notify storing a row to its frame being handed to the stream.",

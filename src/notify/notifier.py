@@ -12,21 +12,26 @@ from collections.abc import Sequence
 from notify.auth import Principal
 from notify.domain import (
     MAX_ID_LENGTH,
+    MAX_REPLAY,
+    MAX_SUBJECT_LENGTH,
     Channel,
     DeviceType,
     Notification,
     NotifyCommand,
     NotifyOutcome,
     Page,
+    PageKey,
     PageRequest,
     Status,
     build_device,
     encode_cursor,
     require_text,
+    require_user_ids,
 )
-from notify.errors import NotFound
+from notify.errors import NotFound, OutOfRange
 from notify.ids import new_id, now_ms
 from notify.metrics import Metrics
+from notify.realtime.datachange import DataChangeRounds
 from notify.realtime.hub import Hub, NotificationPush, Session
 from notify.store import Store, StoredRow
 
@@ -37,9 +42,10 @@ ACTIVE_CHANNELS: tuple[Channel, ...] = (Channel.IN_APP,)
 
 
 class Notifier:
-    def __init__(self, store: Store, hub: Hub, metrics: Metrics) -> None:
+    def __init__(self, store: Store, hub: Hub, rounds: DataChangeRounds, metrics: Metrics) -> None:
         self.store = store
         self.hub = hub
+        self.rounds = rounds
         self._metrics = metrics
 
     async def notify(self, command: NotifyCommand) -> NotifyOutcome:
@@ -138,10 +144,51 @@ class Notifier:
         await self.store.upsert_device(device)
 
     def open_session(self, principal: Principal, device_type: DeviceType) -> Session:
+        """Registers a live session; from now on it receives every push."""
         return self.hub.open(principal.tenant_id, principal.user_id, device_type)
 
+    async def missed_since(self, principal: Principal, after: PageKey) -> list[Notification]:
+        """The in-app rows created after ``after``, oldest first, for a resuming stream.
+
+        Call it only after ``open_session``, so that nothing created meanwhile
+        can fall between the replay and the live pushes. Replayed rows that were
+        still PENDING are now delivered, and are stored as such.
+        """
+        rows = await self.store.list_after(
+            principal.tenant_id, principal.user_id, after, Channel.IN_APP, MAX_REPLAY + 1
+        )
+        if len(rows) > MAX_REPLAY:
+            raise OutOfRange(
+                f"more than {MAX_REPLAY} notifications were missed; "
+                "page them with GetNotifications and reconnect without a resume_token"
+            )
+        pending = [row for row in rows if row.status is Status.PENDING]
+        if pending:
+            stamp = now_ms()
+            for row in pending:
+                row.status = Status.DELIVERED
+                row.delivered_at_ms = stamp
+            await self.store.mark_delivered(pending, stamp)
+        return rows
+
+    def publish_data_change(
+        self,
+        tenant_id: str,
+        user_ids: Sequence[str],
+        idempotency_key: str,
+        subject_ref: str,
+        subject_type: str,
+    ) -> int:
+        """Hints every live session of the users to refetch; see DataChangeRounds."""
+        require_text("tenant_id", tenant_id, MAX_ID_LENGTH, required=True)
+        require_text("idempotency_key", idempotency_key, MAX_ID_LENGTH, required=True)
+        require_user_ids(user_ids)
+        require_text("subject_ref", subject_ref, MAX_SUBJECT_LENGTH)
+        require_text("subject_type", subject_type, MAX_SUBJECT_LENGTH)
+        return self.rounds.publish(tenant_id, user_ids, idempotency_key, subject_ref, subject_type)
+
     def ack_data_change(self, principal: Principal, idempotency_key: str, session_id: str) -> None:
-        """Records that one of the caller's sessions has seen a data-change hint.
+        """Stops redelivery of a data-change hint to one of the caller's sessions.
 
         An ack naming a session the caller does not own changes nothing, and
         answers exactly like any other ack (no existence leak).
@@ -150,4 +197,4 @@ class Notifier:
         require_text("session_id", session_id, MAX_ID_LENGTH, required=True)
         session = self.hub.find(principal.tenant_id, principal.user_id, session_id)
         if session is not None:
-            session.ack(idempotency_key)
+            self.rounds.ack(session, idempotency_key)

@@ -34,6 +34,7 @@ from notify.health import HealthApp
 from notify.http.listener import Listener
 from notify.metrics import Metrics
 from notify.notifier import Notifier
+from notify.realtime.datachange import DataChangeRounds
 from notify.realtime.hub import CloseReason, Hub, Session
 from notify.store import Store
 from notify.store.factory import open_store
@@ -64,9 +65,18 @@ class NotifyServer:
         self.hub = Hub(
             heartbeat_interval=config.live_heartbeat_interval,
             queue_size=config.live_queue_size,
+            max_per_user=config.live_max_streams_per_user,
+            max_age=config.live_max_stream_age,
             on_change=self._session_changed,
         )
-        self.notifier = Notifier(store, self.hub, self.metrics)
+        self.rounds = DataChangeRounds(
+            self.hub,
+            retry_interval=config.live_retry_interval,
+            max_attempts=config.live_retry_max_attempts,
+            on_redeliver=self.metrics.data_change_redeliveries.inc,
+            on_give_up=self.metrics.data_change_give_ups.inc,
+        )
+        self.notifier = Notifier(store, self.hub, self.rounds, self.metrics)
         self._shutting_down = False
         client_app = NotificationClientServiceASGIApplication(
             ClientService(
@@ -130,6 +140,7 @@ class NotifyServer:
         deadline = time.monotonic() + self.config.shutdown_timeout
         for listener in self._api_listeners:
             listener.stop_accepting()
+        self.rounds.close()
         self.hub.close_all(CloseReason.SHUTDOWN)
         for listener in self._api_listeners:
             await listener.shutdown_connections()

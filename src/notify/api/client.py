@@ -16,11 +16,17 @@ from notify.api.context import current_request
 from notify.api.convert import notification_to_pb
 from notify.api.handler import Ctx, server_stream, unary
 from notify.auth import ClientAuthenticator, Principal
-from notify.domain import build_page_request, stream_device_type
-from notify.errors import Unimplemented
+from notify.domain import (
+    Notification,
+    build_page_request,
+    decode_resume_token,
+    encode_resume_token,
+    stream_device_type,
+)
+from notify.errors import ResourceExhausted, Unimplemented
 from notify.metrics import Metrics
 from notify.notifier import Notifier
-from notify.realtime.hub import CloseReason, Heartbeat, NotificationPush, SessionClosed
+from notify.realtime.hub import CloseReason, Event, Heartbeat, NotificationPush, SessionClosed
 
 _CLOSE_CODES = {
     CloseReason.SHUTDOWN: (Code.UNAVAILABLE, "server is shutting down; reconnect"),
@@ -29,6 +35,32 @@ _CLOSE_CODES = {
         "stream fell too far behind; reconnect and page what was missed",
     ),
 }
+
+
+def _notification_event(session_id: str, row: Notification) -> pb.StreamEvent:
+    return pb.StreamEvent(
+        session_id=session_id,
+        notification=pb.NotificationEvent(
+            notification=notification_to_pb(row), resume_token=encode_resume_token(row.key)
+        ),
+    )
+
+
+def _event(session_id: str, event: Event) -> pb.StreamEvent:
+    if isinstance(event, NotificationPush):
+        return _notification_event(session_id, event.notification)
+    if isinstance(event, Heartbeat):
+        return pb.StreamEvent(
+            session_id=session_id, heartbeat=pb.HeartbeatEvent(timestamp_ms=event.timestamp_ms)
+        )
+    return pb.StreamEvent(
+        session_id=session_id,
+        data_change=pb.DataChangeEvent(
+            idempotency_key=event.idempotency_key,
+            subject_ref=event.subject_ref,
+            subject_type=event.subject_type,
+        ),
+    )
 
 
 class ClientService:
@@ -61,15 +93,33 @@ class ClientService:
         if not self._live_enabled:
             raise Unimplemented("live streaming is switched off on this server")
         device_type = stream_device_type(request.device_type)
-        session = self._notifier.open_session(principal, device_type)
+        resume_after = decode_resume_token(request.resume_token)
+        try:
+            session = self._notifier.open_session(principal, device_type)
+        except ResourceExhausted:
+            self._metrics.streams_ended.labels(reason="limit").inc()
+            raise
         info = current_request.get()
         if info is not None:
             info.on_disconnect(lambda: session.close(CloseReason.CLIENT_GONE))
-        sent = self._metrics.stream_events_sent
-        sent_heartbeat = sent.labels(kind="heartbeat")
-        sent_notification = sent.labels(kind="notification")
+        events = self._metrics.stream_events_sent
+        sent_heartbeat = events.labels(kind="heartbeat")
+        sent_notification = events.labels(kind="notification")
+        sent_data_change = events.labels(kind="data_change")
         latency = self._metrics.delivery_latency
+        session_id = session.id
         try:
+            # Registered first, replayed second: whatever is created meanwhile is
+            # queued live, and the replayed ids are skipped when it comes out.
+            replayed: set[str] = set()
+            if resume_after is not None:
+                handshake = await session.next()
+                yield _event(session_id, handshake)
+                sent_heartbeat.inc()
+                for row in await self._notifier.missed_since(principal, resume_after):
+                    replayed.add(row.id)
+                    sent_notification.inc()
+                    yield _notification_event(session_id, row)
             while True:
                 try:
                     event = await session.next()
@@ -78,22 +128,18 @@ class ClientService:
                     if code is None:
                         return
                     raise ConnectError(*code) from None
-                if isinstance(event, Heartbeat):
-                    sent_heartbeat.inc()
-                    yield pb.StreamEvent(
-                        session_id=session.id,
-                        heartbeat=pb.HeartbeatEvent(timestamp_ms=event.timestamp_ms),
-                    )
-                elif isinstance(event, NotificationPush):
-                    message = pb.StreamEvent(
-                        session_id=session.id,
-                        notification=pb.NotificationEvent(
-                            notification=notification_to_pb(event.notification)
-                        ),
-                    )
+                if isinstance(event, NotificationPush):
+                    row = event.notification
+                    if row.id in replayed:
+                        replayed.discard(row.id)  # pushed live while it was replayed
+                        continue
                     latency.observe((time.perf_counter_ns() - event.stored_at_ns) / 1e9)
                     sent_notification.inc()
-                    yield message
+                elif isinstance(event, Heartbeat):
+                    sent_heartbeat.inc()
+                else:
+                    sent_data_change.inc()
+                yield _event(session_id, event)
         finally:
             session.close(CloseReason.CLIENT_GONE)
 

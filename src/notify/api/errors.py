@@ -26,6 +26,7 @@ _CODES: dict[type[errors.NotifyError], Code] = {
     errors.Unavailable: Code.UNAVAILABLE,
     errors.ResourceExhausted: Code.RESOURCE_EXHAUSTED,
     errors.Unimplemented: Code.UNIMPLEMENTED,
+    errors.OutOfRange: Code.OUT_OF_RANGE,
 }
 
 

@@ -36,3 +36,17 @@ class InternalService:
         return pb.NotifyResponse(
             delivered=outcome.delivered, pending=outcome.pending, failed=outcome.failed
         )
+
+    @unary
+    async def publish_data_change(
+        self, request: pb.PublishDataChangeRequest, ctx: Ctx
+    ) -> pb.PublishDataChangeResponse:
+        self._auth.check(ctx.request_headers().get(INTERNAL_TOKEN_HEADER))
+        reached = self._notifier.publish_data_change(
+            request.tenant_id,
+            request.user_ids,
+            request.idempotency_key,
+            request.subject_ref,
+            request.subject_type,
+        )
+        return pb.PublishDataChangeResponse(sessions=reached)

@@ -13,12 +13,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import random
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
 from notify.domain import DeviceType, Notification
+from notify.errors import ResourceExhausted
 from notify.ids import now_ms
 
 
@@ -26,6 +28,7 @@ class CloseReason(Enum):
     CLIENT_GONE = "client_gone"
     SLOW_CONSUMER = "slow_consumer"
     SHUTDOWN = "shutdown"
+    MAX_AGE = "max_age"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +42,14 @@ class NotificationPush:
     stored_at_ns: int  # perf_counter_ns() when Notify stored it: delivery latency starts here
 
 
-Event = Heartbeat | NotificationPush
+@dataclass(frozen=True, slots=True)
+class DataChangePush:
+    idempotency_key: str
+    subject_ref: str
+    subject_type: str
+
+
+Event = Heartbeat | NotificationPush | DataChangePush
 
 
 class SessionClosed(Exception):
@@ -54,6 +64,7 @@ _session_prefix = os.urandom(6).hex()
 
 class Session:
     __slots__ = (
+        "_age_timer",
         "_closed",
         "_events",
         "_heartbeat_interval",
@@ -61,7 +72,6 @@ class Session:
         "_loop",
         "_timer",
         "_waiter",
-        "acked",
         "device_type",
         "id",
         "queue_size",
@@ -78,6 +88,7 @@ class Session:
         *,
         queue_size: int,
         heartbeat_interval: float,
+        max_age: float,
     ) -> None:
         self.id = f"{_session_prefix}-{next(_session_counter):x}"
         self.tenant_id = tenant_id
@@ -90,10 +101,15 @@ class Session:
         self._waiter: asyncio.Future[None] | None = None
         self._closed: CloseReason | None = None
         self._heartbeat_interval = heartbeat_interval
-        self.acked: set[str] = set()
         # The handshake: the first event of every stream carries the session id.
         self._events.append(Heartbeat(now_ms()))
         self._timer = self._loop.call_later(heartbeat_interval, self._beat)
+        self._age_timer = (
+            # Up to 10% jitter, so streams opened together do not all end together.
+            self._loop.call_later(max_age * (0.9 + 0.1 * random.random()), self._expire)
+            if max_age > 0
+            else None
+        )
 
     @property
     def closed(self) -> CloseReason | None:
@@ -131,16 +147,16 @@ class Session:
             return
         self._closed = reason
         self._timer.cancel()
+        if self._age_timer is not None:
+            self._age_timer.cancel()
         self._events.clear()
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
         self._hub._remove(self, reason)
 
-    def ack(self, idempotency_key: str) -> None:
-        """Records that this session has seen the data-change hint with that key."""
-        if len(self.acked) < self.queue_size:
-            self.acked.add(idempotency_key)
+    def _expire(self) -> None:
+        self.close(CloseReason.MAX_AGE)
 
     def _beat(self) -> None:
         self.offer(Heartbeat(now_ms()))
@@ -159,10 +175,14 @@ class Hub:
         *,
         heartbeat_interval: float,
         queue_size: int,
+        max_per_user: int = 0,
+        max_age: float = 0.0,
         on_change: SessionListener | None = None,
     ) -> None:
         self._heartbeat_interval = heartbeat_interval
         self._queue_size = queue_size
+        self._max_per_user = max_per_user
+        self._max_age = max_age
         self._sessions: dict[tuple[str, str], dict[str, Session]] = {}
         self._on_change = on_change
         self._count = 0
@@ -171,6 +191,12 @@ class Hub:
         return self._count
 
     def open(self, tenant_id: str, user_id: str, device_type: DeviceType) -> Session:
+        """Registers a new live session; ResourceExhausted past the per-user cap."""
+        existing = self._sessions.get((tenant_id, user_id))
+        if existing and self._max_per_user and len(existing) >= self._max_per_user:
+            raise ResourceExhausted(
+                f"this user already has {len(existing)} open streams (the limit); close one first"
+            )
         session = Session(
             self,
             tenant_id,
@@ -178,6 +204,7 @@ class Hub:
             device_type,
             queue_size=self._queue_size,
             heartbeat_interval=self._heartbeat_interval,
+            max_age=self._max_age,
         )
         self._sessions.setdefault((tenant_id, user_id), {})[session.id] = session
         self._count += 1
@@ -188,6 +215,9 @@ class Hub:
     def find(self, tenant_id: str, user_id: str, session_id: str) -> Session | None:
         """The session only if it belongs to that user: no cross-user reach."""
         return self._sessions.get((tenant_id, user_id), {}).get(session_id)
+
+    def sessions_of(self, tenant_id: str, user_id: str) -> list[Session]:
+        return list(self._sessions.get((tenant_id, user_id), {}).values())
 
     def has_sessions(self, tenant_id: str, user_id: str) -> bool:
         return (tenant_id, user_id) in self._sessions

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from notify.domain import Device, Notification, PageKey, PageRequest
+from notify.domain import Channel, Device, Notification, PageKey, PageRequest
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +52,12 @@ class Store(Protocol):
 
     async def list_notifications(self, tenant_id: str, user_id: str, page: PageRequest) -> RowPage:
         """Newest first, strictly after ``page.after``; plus the user's unread count."""
+        ...
+
+    async def list_after(
+        self, tenant_id: str, user_id: str, after: PageKey, channel: Channel, limit: int
+    ) -> list[Notification]:
+        """The user's rows on ``channel`` after ``after``, oldest first, at most ``limit``."""
         ...
 
     async def mark_read(

@@ -13,7 +13,15 @@ import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from notify.domain import Device, DeviceType, Notification, PageKey, PageRequest, Status
+from notify.domain import (
+    Channel,
+    Device,
+    DeviceType,
+    Notification,
+    PageKey,
+    PageRequest,
+    Status,
+)
 from notify.store import RowPage, StoredRow
 
 
@@ -74,6 +82,22 @@ class MemoryStore:
         rows = [replace(inbox.rows[key.id]) for key in reversed(keys[start:end])]
         next_key = rows[-1].key if start > 0 and rows else None
         return RowPage(rows=rows, next_key=next_key, unread_count=len(inbox.unread))
+
+    async def list_after(
+        self, tenant_id: str, user_id: str, after: PageKey, channel: Channel, limit: int
+    ) -> list[Notification]:
+        inbox = self._inboxes.get((tenant_id, user_id))
+        if inbox is None:
+            return []
+        rows: list[Notification] = []
+        keys = inbox.keys
+        for index in range(bisect.bisect_right(keys, after), len(keys)):
+            row = inbox.rows[keys[index].id]
+            if row.channel is channel:
+                rows.append(replace(row))
+                if len(rows) >= limit:
+                    break
+        return rows
 
     async def mark_read(
         self, tenant_id: str, user_id: str, row_id: str, at_ms: int

@@ -20,6 +20,9 @@ class NotificationInternalService(Protocol):
     async def notify(self, request: elloloop_dot_notify_dot_v1_dot_notify__pb2.NotifyRequest, ctx: RequestContext) -> elloloop_dot_notify_dot_v1_dot_notify__pb2.NotifyResponse:
         raise ConnectError(Code.UNIMPLEMENTED, "Not implemented")
 
+    async def publish_data_change(self, request: elloloop_dot_notify_dot_v1_dot_notify__pb2.PublishDataChangeRequest, ctx: RequestContext) -> elloloop_dot_notify_dot_v1_dot_notify__pb2.PublishDataChangeResponse:
+        raise ConnectError(Code.UNIMPLEMENTED, "Not implemented")
+
 
 class NotificationInternalServiceASGIApplication(ConnectASGIApplication[NotificationInternalService]):
     def __init__(self, service: NotificationInternalService | AsyncGenerator[NotificationInternalService], *, interceptors: Iterable[Interceptor]=(), read_max_bytes: int | None = None, compressions: Iterable[Compression] | None = None) -> None:
@@ -35,6 +38,16 @@ class NotificationInternalServiceASGIApplication(ConnectASGIApplication[Notifica
                         idempotency_level=IdempotencyLevel.UNKNOWN,
                     ),
                     function=svc.notify,
+                ),
+                "/elloloop.notify.v1.NotificationInternalService/PublishDataChange": Endpoint.unary(
+                    method=MethodInfo(
+                        name="PublishDataChange",
+                        service_name="elloloop.notify.v1.NotificationInternalService",
+                        input=elloloop_dot_notify_dot_v1_dot_notify__pb2.PublishDataChangeRequest,
+                        output=elloloop_dot_notify_dot_v1_dot_notify__pb2.PublishDataChangeResponse,
+                        idempotency_level=IdempotencyLevel.UNKNOWN,
+                    ),
+                    function=svc.publish_data_change,
                 ),
             },
             interceptors=interceptors,
@@ -63,6 +76,26 @@ class NotificationInternalServiceClient(ConnectClient):
                 service_name="elloloop.notify.v1.NotificationInternalService",
                 input=elloloop_dot_notify_dot_v1_dot_notify__pb2.NotifyRequest,
                 output=elloloop_dot_notify_dot_v1_dot_notify__pb2.NotifyResponse,
+                idempotency_level=IdempotencyLevel.UNKNOWN,
+            ),
+            headers=headers,
+            timeout_ms=timeout_ms,
+        )
+
+    async def publish_data_change(
+        self,
+        request: elloloop_dot_notify_dot_v1_dot_notify__pb2.PublishDataChangeRequest,
+        *,
+        headers: Headers | Mapping[str, str] | None = None,
+        timeout_ms: int | None = None,
+    ) -> elloloop_dot_notify_dot_v1_dot_notify__pb2.PublishDataChangeResponse:
+        return await self.execute_unary(
+            request=request,
+            method=MethodInfo(
+                name="PublishDataChange",
+                service_name="elloloop.notify.v1.NotificationInternalService",
+                input=elloloop_dot_notify_dot_v1_dot_notify__pb2.PublishDataChangeRequest,
+                output=elloloop_dot_notify_dot_v1_dot_notify__pb2.PublishDataChangeResponse,
                 idempotency_level=IdempotencyLevel.UNKNOWN,
             ),
             headers=headers,
@@ -260,6 +293,8 @@ class NotificationClientServiceClient(ConnectClient):
 class NotificationInternalServiceSync(Protocol):
     def notify(self, request: elloloop_dot_notify_dot_v1_dot_notify__pb2.NotifyRequest, ctx: RequestContext) -> elloloop_dot_notify_dot_v1_dot_notify__pb2.NotifyResponse:
         raise ConnectError(Code.UNIMPLEMENTED, "Not implemented")
+    def publish_data_change(self, request: elloloop_dot_notify_dot_v1_dot_notify__pb2.PublishDataChangeRequest, ctx: RequestContext) -> elloloop_dot_notify_dot_v1_dot_notify__pb2.PublishDataChangeResponse:
+        raise ConnectError(Code.UNIMPLEMENTED, "Not implemented")
 
 
 class NotificationInternalServiceWSGIApplication(ConnectWSGIApplication):
@@ -275,6 +310,16 @@ class NotificationInternalServiceWSGIApplication(ConnectWSGIApplication):
                         idempotency_level=IdempotencyLevel.UNKNOWN,
                     ),
                     function=service.notify,
+                ),
+                "/elloloop.notify.v1.NotificationInternalService/PublishDataChange": EndpointSync.unary(
+                    method=MethodInfo(
+                        name="PublishDataChange",
+                        service_name="elloloop.notify.v1.NotificationInternalService",
+                        input=elloloop_dot_notify_dot_v1_dot_notify__pb2.PublishDataChangeRequest,
+                        output=elloloop_dot_notify_dot_v1_dot_notify__pb2.PublishDataChangeResponse,
+                        idempotency_level=IdempotencyLevel.UNKNOWN,
+                    ),
+                    function=service.publish_data_change,
                 ),
             },
             interceptors=interceptors,
@@ -303,6 +348,26 @@ class NotificationInternalServiceClientSync(ConnectClientSync):
                 service_name="elloloop.notify.v1.NotificationInternalService",
                 input=elloloop_dot_notify_dot_v1_dot_notify__pb2.NotifyRequest,
                 output=elloloop_dot_notify_dot_v1_dot_notify__pb2.NotifyResponse,
+                idempotency_level=IdempotencyLevel.UNKNOWN,
+            ),
+            headers=headers,
+            timeout_ms=timeout_ms,
+        )
+
+    def publish_data_change(
+        self,
+        request: elloloop_dot_notify_dot_v1_dot_notify__pb2.PublishDataChangeRequest,
+        *,
+        headers: Headers | Mapping[str, str] | None = None,
+        timeout_ms: int | None = None,
+    ) -> elloloop_dot_notify_dot_v1_dot_notify__pb2.PublishDataChangeResponse:
+        return self.execute_unary(
+            request=request,
+            method=MethodInfo(
+                name="PublishDataChange",
+                service_name="elloloop.notify.v1.NotificationInternalService",
+                input=elloloop_dot_notify_dot_v1_dot_notify__pb2.PublishDataChangeRequest,
+                output=elloloop_dot_notify_dot_v1_dot_notify__pb2.PublishDataChangeResponse,
                 idempotency_level=IdempotencyLevel.UNKNOWN,
             ),
             headers=headers,

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x65lloloop/notify/v1/notify.proto\x12\x12\x65lloloop.notify.v1\"\xd3\x03\n\rNotifyRequest\x12\x1b\n\ttenant_id\x18\x01 \x01(\tR\x08tenantId\x12\'\n\x0fnotification_id\x18\x02 \x01(\tR\x0enotificationId\x12\x19\n\x08user_ids\x18\x03 \x03(\tR\x07userIds\x12?\n\x08\x63hannels\x18\x04 \x03(\x0e\x32#.elloloop.notify.v1.DeliveryChannelR\x08\x63hannels\x12\x1f\n\x0bsubject_ref\x18\x05 \x01(\tR\nsubjectRef\x12!\n\x0csubject_type\x18\x06 \x01(\tR\x0bsubjectType\x12\x14\n\x05title\x18\x07 \x01(\tR\x05title\x12\x12\n\x04\x62ody\x18\x08 \x01(\tR\x04\x62ody\x12N\n\taddresses\x18\t \x03(\x0b\x32\x30.elloloop.notify.v1.NotifyRequest.AddressesEntryR\taddresses\x1a\x62\n\x0e\x41\x64\x64ressesEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12:\n\x05value\x18\x02 \x01(\x0b\x32$.elloloop.notify.v1.ChannelAddressesR\x05value:\x02\x38\x01\"\xa4\x01\n\x10\x43hannelAddresses\x12R\n\nby_channel\x18\x01 \x03(\x0b\x32\x33.elloloop.notify.v1.ChannelAddresses.ByChannelEntryR\tbyChannel\x1a<\n\x0e\x42yChannelEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"`\n\x0eNotifyResponse\x12\x1c\n\tdelivered\x18\x01 \x01(\x05R\tdelivered\x12\x18\n\x07pending\x18\x02 \x01(\x05R\x07pending\x12\x16\n\x06\x66\x61iled\x18\x03 \x01(\x05R\x06\x66\x61iled\"V\n\x13StreamEventsRequest\x12?\n\x0b\x64\x65vice_type\x18\x01 \x01(\x0e\x32\x1e.elloloop.notify.v1.DeviceTypeR\ndeviceType\"\x8e\x02\n\x0bStreamEvent\x12\x1d\n\nsession_id\x18\x01 \x01(\tR\tsessionId\x12K\n\x0cnotification\x18\x02 \x01(\x0b\x32%.elloloop.notify.v1.NotificationEventH\x00R\x0cnotification\x12\x46\n\x0b\x64\x61ta_change\x18\x03 \x01(\x0b\x32#.elloloop.notify.v1.DataChangeEventH\x00R\ndataChange\x12\x42\n\theartbeat\x18\x04 \x01(\x0b\x32\".elloloop.notify.v1.HeartbeatEventH\x00R\theartbeatB\x07\n\x05\x65vent\"\xb6\x03\n\x0cNotification\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\'\n\x0fnotification_id\x18\x02 \x01(\tR\x0enotificationId\x12\x1f\n\x0bsubject_ref\x18\x03 \x01(\tR\nsubjectRef\x12!\n\x0csubject_type\x18\x04 \x01(\tR\x0bsubjectType\x12\x14\n\x05title\x18\x05 \x01(\tR\x05title\x12\x12\n\x04\x62ody\x18\x06 \x01(\tR\x04\x62ody\x12=\n\x07\x63hannel\x18\x07 \x01(\x0e\x32#.elloloop.notify.v1.DeliveryChannelR\x07\x63hannel\x12:\n\x06status\x18\x08 \x01(\x0e\x32\".elloloop.notify.v1.DeliveryStatusR\x06status\x12\"\n\rcreated_at_ms\x18\t \x01(\x03R\x0b\x63reatedAtMs\x12&\n\x0f\x64\x65livered_at_ms\x18\n \x01(\x03R\rdeliveredAtMs\x12\x1a\n\tack_at_ms\x18\x0b \x01(\x03R\x07\x61\x63kAtMs\x12\x1c\n\nread_at_ms\x18\x0c \x01(\x03R\x08readAtMs\"Y\n\x11NotificationEvent\x12\x44\n\x0cnotification\x18\x01 \x01(\x0b\x32 .elloloop.notify.v1.NotificationR\x0cnotification\"~\n\x0f\x44\x61taChangeEvent\x12\'\n\x0fidempotency_key\x18\x01 \x01(\tR\x0eidempotencyKey\x12\x1f\n\x0bsubject_ref\x18\x02 \x01(\tR\nsubjectRef\x12!\n\x0csubject_type\x18\x03 \x01(\tR\x0bsubjectType\"3\n\x0eHeartbeatEvent\x12!\n\x0ctimestamp_ms\x18\x01 \x01(\x03R\x0btimestampMs\"h\n\x17GetNotificationsRequest\x12\x16\n\x06\x63ursor\x18\x01 \x01(\tR\x06\x63ursor\x12\x14\n\x05limit\x18\x02 \x01(\x05R\x05limit\x12\x1f\n\x0bunread_only\x18\x03 \x01(\x08R\nunreadOnly\"\xa6\x01\n\x18GetNotificationsResponse\x12\x46\n\rnotifications\x18\x01 \x03(\x0b\x32 .elloloop.notify.v1.NotificationR\rnotifications\x12\x1f\n\x0bnext_cursor\x18\x02 \x01(\tR\nnextCursor\x12!\n\x0cunread_count\x18\x03 \x01(\x05R\x0bunreadCount\"(\n\x16\x41\x63kNotificationRequest\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\"\x19\n\x17\x41\x63kNotificationResponse\"^\n\x14\x41\x63kDataChangeRequest\x12\'\n\x0fidempotency_key\x18\x01 \x01(\tR\x0eidempotencyKey\x12\x1d\n\nsession_id\x18\x02 \x01(\tR\tsessionId\"\x17\n\x15\x41\x63kDataChangeResponse\"q\n\x18RegisterPushTokenRequest\x12?\n\x0b\x64\x65vice_type\x18\x01 \x01(\x0e\x32\x1e.elloloop.notify.v1.DeviceTypeR\ndeviceType\x12\x14\n\x05token\x18\x02 \x01(\tR\x05token\"\x1b\n\x19RegisterPushTokenResponse*\xe6\x01\n\x0f\x44\x65liveryChannel\x12 \n\x1c\x44\x45LIVERY_CHANNEL_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x44\x45LIVERY_CHANNEL_IN_APP\x10\x01\x12\x1a\n\x16\x44\x45LIVERY_CHANNEL_EMAIL\x10\x02\x12\x1d\n\x19\x44\x45LIVERY_CHANNEL_WEB_PUSH\x10\x03\x12 \n\x1c\x44\x45LIVERY_CHANNEL_MOBILE_PUSH\x10\x04\x12\x18\n\x14\x44\x45LIVERY_CHANNEL_SMS\x10\x05\x12\x1d\n\x19\x44\x45LIVERY_CHANNEL_WHATSAPP\x10\x06*\xbe\x01\n\x0e\x44\x65liveryStatus\x12\x1f\n\x1b\x44\x45LIVERY_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x44\x45LIVERY_STATUS_PENDING\x10\x01\x12\x1d\n\x19\x44\x45LIVERY_STATUS_DELIVERED\x10\x02\x12\x19\n\x15\x44\x45LIVERY_STATUS_ACKED\x10\x03\x12\x18\n\x14\x44\x45LIVERY_STATUS_READ\x10\x04\x12\x1a\n\x16\x44\x45LIVERY_STATUS_FAILED\x10\x05*p\n\nDeviceType\x12\x1b\n\x17\x44\x45VICE_TYPE_UNSPECIFIED\x10\x00\x12\x17\n\x13\x44\x45VICE_TYPE_BROWSER\x10\x01\x12\x17\n\x13\x44\x45VICE_TYPE_ANDROID\x10\x02\x12\x13\n\x0f\x44\x45VICE_TYPE_IOS\x10\x03\x32n\n\x1bNotificationInternalService\x12O\n\x06Notify\x12!.elloloop.notify.v1.NotifyRequest\x1a\".elloloop.notify.v1.NotifyResponse2\xaa\x04\n\x19NotificationClientService\x12Z\n\x0cStreamEvents\x12\'.elloloop.notify.v1.StreamEventsRequest\x1a\x1f.elloloop.notify.v1.StreamEvent0\x01\x12m\n\x10GetNotifications\x12+.elloloop.notify.v1.GetNotificationsRequest\x1a,.elloloop.notify.v1.GetNotificationsResponse\x12j\n\x0f\x41\x63kNotification\x12*.elloloop.notify.v1.AckNotificationRequest\x1a+.elloloop.notify.v1.AckNotificationResponse\x12\x64\n\rAckDataChange\x12(.elloloop.notify.v1.AckDataChangeRequest\x1a).elloloop.notify.v1.AckDataChangeResponse\x12p\n\x11RegisterPushToken\x12,.elloloop.notify.v1.RegisterPushTokenRequest\x1a-.elloloop.notify.v1.RegisterPushTokenResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x65lloloop/notify/v1/notify.proto\x12\x12\x65lloloop.notify.v1\"\xd3\x03\n\rNotifyRequest\x12\x1b\n\ttenant_id\x18\x01 \x01(\tR\x08tenantId\x12\'\n\x0fnotification_id\x18\x02 \x01(\tR\x0enotificationId\x12\x19\n\x08user_ids\x18\x03 \x03(\tR\x07userIds\x12?\n\x08\x63hannels\x18\x04 \x03(\x0e\x32#.elloloop.notify.v1.DeliveryChannelR\x08\x63hannels\x12\x1f\n\x0bsubject_ref\x18\x05 \x01(\tR\nsubjectRef\x12!\n\x0csubject_type\x18\x06 \x01(\tR\x0bsubjectType\x12\x14\n\x05title\x18\x07 \x01(\tR\x05title\x12\x12\n\x04\x62ody\x18\x08 \x01(\tR\x04\x62ody\x12N\n\taddresses\x18\t \x03(\x0b\x32\x30.elloloop.notify.v1.NotifyRequest.AddressesEntryR\taddresses\x1a\x62\n\x0e\x41\x64\x64ressesEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12:\n\x05value\x18\x02 \x01(\x0b\x32$.elloloop.notify.v1.ChannelAddressesR\x05value:\x02\x38\x01\"\xa4\x01\n\x10\x43hannelAddresses\x12R\n\nby_channel\x18\x01 \x03(\x0b\x32\x33.elloloop.notify.v1.ChannelAddresses.ByChannelEntryR\tbyChannel\x1a<\n\x0e\x42yChannelEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"\xbf\x01\n\x18PublishDataChangeRequest\x12\x1b\n\ttenant_id\x18\x01 \x01(\tR\x08tenantId\x12\x19\n\x08user_ids\x18\x02 \x03(\tR\x07userIds\x12\'\n\x0fidempotency_key\x18\x03 \x01(\tR\x0eidempotencyKey\x12\x1f\n\x0bsubject_ref\x18\x04 \x01(\tR\nsubjectRef\x12!\n\x0csubject_type\x18\x05 \x01(\tR\x0bsubjectType\"7\n\x19PublishDataChangeResponse\x12\x1a\n\x08sessions\x18\x01 \x01(\x05R\x08sessions\"`\n\x0eNotifyResponse\x12\x1c\n\tdelivered\x18\x01 \x01(\x05R\tdelivered\x12\x18\n\x07pending\x18\x02 \x01(\x05R\x07pending\x12\x16\n\x06\x66\x61iled\x18\x03 \x01(\x05R\x06\x66\x61iled\"y\n\x13StreamEventsRequest\x12?\n\x0b\x64\x65vice_type\x18\x01 \x01(\x0e\x32\x1e.elloloop.notify.v1.DeviceTypeR\ndeviceType\x12!\n\x0cresume_token\x18\x02 \x01(\tR\x0bresumeToken\"\x8e\x02\n\x0bStreamEvent\x12\x1d\n\nsession_id\x18\x01 \x01(\tR\tsessionId\x12K\n\x0cnotification\x18\x02 \x01(\x0b\x32%.elloloop.notify.v1.NotificationEventH\x00R\x0cnotification\x12\x46\n\x0b\x64\x61ta_change\x18\x03 \x01(\x0b\x32#.elloloop.notify.v1.DataChangeEventH\x00R\ndataChange\x12\x42\n\theartbeat\x18\x04 \x01(\x0b\x32\".elloloop.notify.v1.HeartbeatEventH\x00R\theartbeatB\x07\n\x05\x65vent\"\xb6\x03\n\x0cNotification\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\'\n\x0fnotification_id\x18\x02 \x01(\tR\x0enotificationId\x12\x1f\n\x0bsubject_ref\x18\x03 \x01(\tR\nsubjectRef\x12!\n\x0csubject_type\x18\x04 \x01(\tR\x0bsubjectType\x12\x14\n\x05title\x18\x05 \x01(\tR\x05title\x12\x12\n\x04\x62ody\x18\x06 \x01(\tR\x04\x62ody\x12=\n\x07\x63hannel\x18\x07 \x01(\x0e\x32#.elloloop.notify.v1.DeliveryChannelR\x07\x63hannel\x12:\n\x06status\x18\x08 \x01(\x0e\x32\".elloloop.notify.v1.DeliveryStatusR\x06status\x12\"\n\rcreated_at_ms\x18\t \x01(\x03R\x0b\x63reatedAtMs\x12&\n\x0f\x64\x65livered_at_ms\x18\n \x01(\x03R\rdeliveredAtMs\x12\x1a\n\tack_at_ms\x18\x0b \x01(\x03R\x07\x61\x63kAtMs\x12\x1c\n\nread_at_ms\x18\x0c \x01(\x03R\x08readAtMs\"|\n\x11NotificationEvent\x12\x44\n\x0cnotification\x18\x01 \x01(\x0b\x32 .elloloop.notify.v1.NotificationR\x0cnotification\x12!\n\x0cresume_token\x18\x02 \x01(\tR\x0bresumeToken\"~\n\x0f\x44\x61taChangeEvent\x12\'\n\x0fidempotency_key\x18\x01 \x01(\tR\x0eidempotencyKey\x12\x1f\n\x0bsubject_ref\x18\x02 \x01(\tR\nsubjectRef\x12!\n\x0csubject_type\x18\x03 \x01(\tR\x0bsubjectType\"3\n\x0eHeartbeatEvent\x12!\n\x0ctimestamp_ms\x18\x01 \x01(\x03R\x0btimestampMs\"h\n\x17GetNotificationsRequest\x12\x16\n\x06\x63ursor\x18\x01 \x01(\tR\x06\x63ursor\x12\x14\n\x05limit\x18\x02 \x01(\x05R\x05limit\x12\x1f\n\x0bunread_only\x18\x03 \x01(\x08R\nunreadOnly\"\xa6\x01\n\x18GetNotificationsResponse\x12\x46\n\rnotifications\x18\x01 \x03(\x0b\x32 .elloloop.notify.v1.NotificationR\rnotifications\x12\x1f\n\x0bnext_cursor\x18\x02 \x01(\tR\nnextCursor\x12!\n\x0cunread_count\x18\x03 \x01(\x05R\x0bunreadCount\"(\n\x16\x41\x63kNotificationRequest\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\"\x19\n\x17\x41\x63kNotificationResponse\"^\n\x14\x41\x63kDataChangeRequest\x12\'\n\x0fidempotency_key\x18\x01 \x01(\tR\x0eidempotencyKey\x12\x1d\n\nsession_id\x18\x02 \x01(\tR\tsessionId\"\x17\n\x15\x41\x63kDataChangeResponse\"q\n\x18RegisterPushTokenRequest\x12?\n\x0b\x64\x65vice_type\x18\x01 \x01(\x0e\x32\x1e.elloloop.notify.v1.DeviceTypeR\ndeviceType\x12\x14\n\x05token\x18\x02 \x01(\tR\x05token\"\x1b\n\x19RegisterPushTokenResponse*\xe6\x01\n\x0f\x44\x65liveryChannel\x12 \n\x1c\x44\x45LIVERY_CHANNEL_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x44\x45LIVERY_CHANNEL_IN_APP\x10\x01\x12\x1a\n\x16\x44\x45LIVERY_CHANNEL_EMAIL\x10\x02\x12\x1d\n\x19\x44\x45LIVERY_CHANNEL_WEB_PUSH\x10\x03\x12 \n\x1c\x44\x45LIVERY_CHANNEL_MOBILE_PUSH\x10\x04\x12\x18\n\x14\x44\x45LIVERY_CHANNEL_SMS\x10\x05\x12\x1d\n\x19\x44\x45LIVERY_CHANNEL_WHATSAPP\x10\x06*\xbe\x01\n\x0e\x44\x65liveryStatus\x12\x1f\n\x1b\x44\x45LIVERY_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x44\x45LIVERY_STATUS_PENDING\x10\x01\x12\x1d\n\x19\x44\x45LIVERY_STATUS_DELIVERED\x10\x02\x12\x19\n\x15\x44\x45LIVERY_STATUS_ACKED\x10\x03\x12\x18\n\x14\x44\x45LIVERY_STATUS_READ\x10\x04\x12\x1a\n\x16\x44\x45LIVERY_STATUS_FAILED\x10\x05*p\n\nDeviceType\x12\x1b\n\x17\x44\x45VICE_TYPE_UNSPECIFIED\x10\x00\x12\x17\n\x13\x44\x45VICE_TYPE_BROWSER\x10\x01\x12\x17\n\x13\x44\x45VICE_TYPE_ANDROID\x10\x02\x12\x13\n\x0f\x44\x45VICE_TYPE_IOS\x10\x03\x32\xe0\x01\n\x1bNotificationInternalService\x12O\n\x06Notify\x12!.elloloop.notify.v1.NotifyRequest\x1a\".elloloop.notify.v1.NotifyResponse\x12p\n\x11PublishDataChange\x12,.elloloop.notify.v1.PublishDataChangeRequest\x1a-.elloloop.notify.v1.PublishDataChangeResponse2\xaa\x04\n\x19NotificationClientService\x12Z\n\x0cStreamEvents\x12\'.elloloop.notify.v1.StreamEventsRequest\x1a\x1f.elloloop.notify.v1.StreamEvent0\x01\x12m\n\x10GetNotifications\x12+.elloloop.notify.v1.GetNotificationsRequest\x1a,.elloloop.notify.v1.GetNotificationsResponse\x12j\n\x0f\x41\x63kNotification\x12*.elloloop.notify.v1.AckNotificationRequest\x1a+.elloloop.notify.v1.AckNotificationResponse\x12\x64\n\rAckDataChange\x12(.elloloop.notify.v1.AckDataChangeRequest\x1a).elloloop.notify.v1.AckDataChangeResponse\x12p\n\x11RegisterPushToken\x12,.elloloop.notify.v1.RegisterPushTokenRequest\x1a-.elloloop.notify.v1.RegisterPushTokenResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,12 +35,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_NOTIFYREQUEST_ADDRESSESENTRY']._serialized_options = b'8\001'
   _globals['_CHANNELADDRESSES_BYCHANNELENTRY']._loaded_options = None
   _globals['_CHANNELADDRESSES_BYCHANNELENTRY']._serialized_options = b'8\001'
-  _globals['_DELIVERYCHANNEL']._serialized_start=2474
-  _globals['_DELIVERYCHANNEL']._serialized_end=2704
-  _globals['_DELIVERYSTATUS']._serialized_start=2707
-  _globals['_DELIVERYSTATUS']._serialized_end=2897
-  _globals['_DEVICETYPE']._serialized_start=2899
-  _globals['_DEVICETYPE']._serialized_end=3011
+  _globals['_DELIVERYCHANNEL']._serialized_start=2795
+  _globals['_DELIVERYCHANNEL']._serialized_end=3025
+  _globals['_DELIVERYSTATUS']._serialized_start=3028
+  _globals['_DELIVERYSTATUS']._serialized_end=3218
+  _globals['_DEVICETYPE']._serialized_start=3220
+  _globals['_DEVICETYPE']._serialized_end=3332
   _globals['_NOTIFYREQUEST']._serialized_start=56
   _globals['_NOTIFYREQUEST']._serialized_end=523
   _globals['_NOTIFYREQUEST_ADDRESSESENTRY']._serialized_start=425
@@ -49,38 +49,42 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CHANNELADDRESSES']._serialized_end=690
   _globals['_CHANNELADDRESSES_BYCHANNELENTRY']._serialized_start=630
   _globals['_CHANNELADDRESSES_BYCHANNELENTRY']._serialized_end=690
-  _globals['_NOTIFYRESPONSE']._serialized_start=692
-  _globals['_NOTIFYRESPONSE']._serialized_end=788
-  _globals['_STREAMEVENTSREQUEST']._serialized_start=790
-  _globals['_STREAMEVENTSREQUEST']._serialized_end=876
-  _globals['_STREAMEVENT']._serialized_start=879
-  _globals['_STREAMEVENT']._serialized_end=1149
-  _globals['_NOTIFICATION']._serialized_start=1152
-  _globals['_NOTIFICATION']._serialized_end=1590
-  _globals['_NOTIFICATIONEVENT']._serialized_start=1592
-  _globals['_NOTIFICATIONEVENT']._serialized_end=1681
-  _globals['_DATACHANGEEVENT']._serialized_start=1683
-  _globals['_DATACHANGEEVENT']._serialized_end=1809
-  _globals['_HEARTBEATEVENT']._serialized_start=1811
-  _globals['_HEARTBEATEVENT']._serialized_end=1862
-  _globals['_GETNOTIFICATIONSREQUEST']._serialized_start=1864
-  _globals['_GETNOTIFICATIONSREQUEST']._serialized_end=1968
-  _globals['_GETNOTIFICATIONSRESPONSE']._serialized_start=1971
-  _globals['_GETNOTIFICATIONSRESPONSE']._serialized_end=2137
-  _globals['_ACKNOTIFICATIONREQUEST']._serialized_start=2139
-  _globals['_ACKNOTIFICATIONREQUEST']._serialized_end=2179
-  _globals['_ACKNOTIFICATIONRESPONSE']._serialized_start=2181
-  _globals['_ACKNOTIFICATIONRESPONSE']._serialized_end=2206
-  _globals['_ACKDATACHANGEREQUEST']._serialized_start=2208
-  _globals['_ACKDATACHANGEREQUEST']._serialized_end=2302
-  _globals['_ACKDATACHANGERESPONSE']._serialized_start=2304
-  _globals['_ACKDATACHANGERESPONSE']._serialized_end=2327
-  _globals['_REGISTERPUSHTOKENREQUEST']._serialized_start=2329
-  _globals['_REGISTERPUSHTOKENREQUEST']._serialized_end=2442
-  _globals['_REGISTERPUSHTOKENRESPONSE']._serialized_start=2444
-  _globals['_REGISTERPUSHTOKENRESPONSE']._serialized_end=2471
-  _globals['_NOTIFICATIONINTERNALSERVICE']._serialized_start=3013
-  _globals['_NOTIFICATIONINTERNALSERVICE']._serialized_end=3123
-  _globals['_NOTIFICATIONCLIENTSERVICE']._serialized_start=3126
-  _globals['_NOTIFICATIONCLIENTSERVICE']._serialized_end=3680
+  _globals['_PUBLISHDATACHANGEREQUEST']._serialized_start=693
+  _globals['_PUBLISHDATACHANGEREQUEST']._serialized_end=884
+  _globals['_PUBLISHDATACHANGERESPONSE']._serialized_start=886
+  _globals['_PUBLISHDATACHANGERESPONSE']._serialized_end=941
+  _globals['_NOTIFYRESPONSE']._serialized_start=943
+  _globals['_NOTIFYRESPONSE']._serialized_end=1039
+  _globals['_STREAMEVENTSREQUEST']._serialized_start=1041
+  _globals['_STREAMEVENTSREQUEST']._serialized_end=1162
+  _globals['_STREAMEVENT']._serialized_start=1165
+  _globals['_STREAMEVENT']._serialized_end=1435
+  _globals['_NOTIFICATION']._serialized_start=1438
+  _globals['_NOTIFICATION']._serialized_end=1876
+  _globals['_NOTIFICATIONEVENT']._serialized_start=1878
+  _globals['_NOTIFICATIONEVENT']._serialized_end=2002
+  _globals['_DATACHANGEEVENT']._serialized_start=2004
+  _globals['_DATACHANGEEVENT']._serialized_end=2130
+  _globals['_HEARTBEATEVENT']._serialized_start=2132
+  _globals['_HEARTBEATEVENT']._serialized_end=2183
+  _globals['_GETNOTIFICATIONSREQUEST']._serialized_start=2185
+  _globals['_GETNOTIFICATIONSREQUEST']._serialized_end=2289
+  _globals['_GETNOTIFICATIONSRESPONSE']._serialized_start=2292
+  _globals['_GETNOTIFICATIONSRESPONSE']._serialized_end=2458
+  _globals['_ACKNOTIFICATIONREQUEST']._serialized_start=2460
+  _globals['_ACKNOTIFICATIONREQUEST']._serialized_end=2500
+  _globals['_ACKNOTIFICATIONRESPONSE']._serialized_start=2502
+  _globals['_ACKNOTIFICATIONRESPONSE']._serialized_end=2527
+  _globals['_ACKDATACHANGEREQUEST']._serialized_start=2529
+  _globals['_ACKDATACHANGEREQUEST']._serialized_end=2623
+  _globals['_ACKDATACHANGERESPONSE']._serialized_start=2625
+  _globals['_ACKDATACHANGERESPONSE']._serialized_end=2648
+  _globals['_REGISTERPUSHTOKENREQUEST']._serialized_start=2650
+  _globals['_REGISTERPUSHTOKENREQUEST']._serialized_end=2763
+  _globals['_REGISTERPUSHTOKENRESPONSE']._serialized_start=2765
+  _globals['_REGISTERPUSHTOKENRESPONSE']._serialized_end=2792
+  _globals['_NOTIFICATIONINTERNALSERVICE']._serialized_start=3335
+  _globals['_NOTIFICATIONINTERNALSERVICE']._serialized_end=3559
+  _globals['_NOTIFICATIONCLIENTSERVICE']._serialized_start=3562
+  _globals['_NOTIFICATIONCLIENTSERVICE']._serialized_end=4116
 # @@protoc_insertion_point(module_scope)

@@ -92,6 +92,26 @@ class ChannelAddresses(_message.Message):
     by_channel: _containers.ScalarMap[str, str]
     def __init__(self, by_channel: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
+class PublishDataChangeRequest(_message.Message):
+    __slots__ = ("tenant_id", "user_ids", "idempotency_key", "subject_ref", "subject_type")
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    USER_IDS_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_REF_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    tenant_id: str
+    user_ids: _containers.RepeatedScalarFieldContainer[str]
+    idempotency_key: str
+    subject_ref: str
+    subject_type: str
+    def __init__(self, tenant_id: _Optional[str] = ..., user_ids: _Optional[_Iterable[str]] = ..., idempotency_key: _Optional[str] = ..., subject_ref: _Optional[str] = ..., subject_type: _Optional[str] = ...) -> None: ...
+
+class PublishDataChangeResponse(_message.Message):
+    __slots__ = ("sessions",)
+    SESSIONS_FIELD_NUMBER: _ClassVar[int]
+    sessions: int
+    def __init__(self, sessions: _Optional[int] = ...) -> None: ...
+
 class NotifyResponse(_message.Message):
     __slots__ = ("delivered", "pending", "failed")
     DELIVERED_FIELD_NUMBER: _ClassVar[int]
@@ -103,10 +123,12 @@ class NotifyResponse(_message.Message):
     def __init__(self, delivered: _Optional[int] = ..., pending: _Optional[int] = ..., failed: _Optional[int] = ...) -> None: ...
 
 class StreamEventsRequest(_message.Message):
-    __slots__ = ("device_type",)
+    __slots__ = ("device_type", "resume_token")
     DEVICE_TYPE_FIELD_NUMBER: _ClassVar[int]
+    RESUME_TOKEN_FIELD_NUMBER: _ClassVar[int]
     device_type: DeviceType
-    def __init__(self, device_type: _Optional[_Union[DeviceType, str]] = ...) -> None: ...
+    resume_token: str
+    def __init__(self, device_type: _Optional[_Union[DeviceType, str]] = ..., resume_token: _Optional[str] = ...) -> None: ...
 
 class StreamEvent(_message.Message):
     __slots__ = ("session_id", "notification", "data_change", "heartbeat")
@@ -149,10 +171,12 @@ class Notification(_message.Message):
     def __init__(self, id: _Optional[str] = ..., notification_id: _Optional[str] = ..., subject_ref: _Optional[str] = ..., subject_type: _Optional[str] = ..., title: _Optional[str] = ..., body: _Optional[str] = ..., channel: _Optional[_Union[DeliveryChannel, str]] = ..., status: _Optional[_Union[DeliveryStatus, str]] = ..., created_at_ms: _Optional[int] = ..., delivered_at_ms: _Optional[int] = ..., ack_at_ms: _Optional[int] = ..., read_at_ms: _Optional[int] = ...) -> None: ...
 
 class NotificationEvent(_message.Message):
-    __slots__ = ("notification",)
+    __slots__ = ("notification", "resume_token")
     NOTIFICATION_FIELD_NUMBER: _ClassVar[int]
+    RESUME_TOKEN_FIELD_NUMBER: _ClassVar[int]
     notification: Notification
-    def __init__(self, notification: _Optional[_Union[Notification, _Mapping]] = ...) -> None: ...
+    resume_token: str
+    def __init__(self, notification: _Optional[_Union[Notification, _Mapping]] = ..., resume_token: _Optional[str] = ...) -> None: ...
 
 class DataChangeEvent(_message.Message):
     __slots__ = ("idempotency_key", "subject_ref", "subject_type")

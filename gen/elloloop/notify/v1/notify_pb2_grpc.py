@@ -41,6 +41,11 @@ class NotificationInternalServiceStub:
                 request_serializer=elloloop_dot_notify_dot_v1_dot_notify__pb2.NotifyRequest.SerializeToString,
                 response_deserializer=elloloop_dot_notify_dot_v1_dot_notify__pb2.NotifyResponse.FromString,
                 _registered_method=True)
+        self.PublishDataChange = channel.unary_unary(
+                '/elloloop.notify.v1.NotificationInternalService/PublishDataChange',
+                request_serializer=elloloop_dot_notify_dot_v1_dot_notify__pb2.PublishDataChangeRequest.SerializeToString,
+                response_deserializer=elloloop_dot_notify_dot_v1_dot_notify__pb2.PublishDataChangeResponse.FromString,
+                _registered_method=True)
 
 
 class NotificationInternalServiceServicer:
@@ -57,6 +62,19 @@ class NotificationInternalServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PublishDataChange(self, request, context):
+        """Tells every live session of the users that something they show changed
+        (a hint to refetch; nothing is stored). Each session gets a data_change
+        event, sent again every NOTIFY_LIVE_RETRY_INTERVAL, at most
+        NOTIFY_LIVE_RETRY_MAX_ATTEMPTS more times, until that session calls
+        AckDataChange. A repeated publish with the same idempotency_key while its
+        round is running starts no second round. Added after the reference: it
+        defines the event and the ack but nothing could ever emit one.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NotificationInternalServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -64,6 +82,11 @@ def add_NotificationInternalServiceServicer_to_server(servicer, server):
                     servicer.Notify,
                     request_deserializer=elloloop_dot_notify_dot_v1_dot_notify__pb2.NotifyRequest.FromString,
                     response_serializer=elloloop_dot_notify_dot_v1_dot_notify__pb2.NotifyResponse.SerializeToString,
+            ),
+            'PublishDataChange': grpc.unary_unary_rpc_method_handler(
+                    servicer.PublishDataChange,
+                    request_deserializer=elloloop_dot_notify_dot_v1_dot_notify__pb2.PublishDataChangeRequest.FromString,
+                    response_serializer=elloloop_dot_notify_dot_v1_dot_notify__pb2.PublishDataChangeResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -95,6 +118,33 @@ class NotificationInternalService:
             '/elloloop.notify.v1.NotificationInternalService/Notify',
             elloloop_dot_notify_dot_v1_dot_notify__pb2.NotifyRequest.SerializeToString,
             elloloop_dot_notify_dot_v1_dot_notify__pb2.NotifyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PublishDataChange(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/elloloop.notify.v1.NotificationInternalService/PublishDataChange',
+            elloloop_dot_notify_dot_v1_dot_notify__pb2.PublishDataChangeRequest.SerializeToString,
+            elloloop_dot_notify_dot_v1_dot_notify__pb2.PublishDataChangeResponse.FromString,
             options,
             channel_credentials,
             insecure,
