@@ -23,6 +23,7 @@ from elloloop.notify.v1.notify_connect import (
     NotificationInternalServiceASGIApplication,
 )
 
+from notify import __version__
 from notify.api import codec
 from notify.api.client import ClientService
 from notify.api.internal import InternalService
@@ -179,9 +180,15 @@ async def serve(config: Config) -> None:
         await store.close()
         raise
     ports = server.ports
+    if config.dev_mode:
+        logger.warning(
+            "DEV MODE IS ON: dev tokens are accepted and the internal token is not checked; "
+            "never run this in production"
+        )
     logger.info(
         "notify started",
         extra={
+            "version": __version__,
             "client_port": ports.client,
             "internal_port": ports.internal,
             "metrics_port": ports.metrics,

@@ -21,7 +21,7 @@ import pytest
 from elloloop.notify.v1 import notify_pb2 as pb
 from elloloop.notify.v1 import notify_pb2_grpc
 
-from tests.support import CLIENT_SVC, ConnectStream, EndOfStream, dev_auth, eventually
+from tests.support import CLIENT_SVC, ConnectStream, EndOfStream, dev_auth, eventually, make_jwt
 
 NOTIFYD = str(Path(sys.executable).with_name("notifyd"))
 
@@ -184,3 +184,57 @@ def test_sigint_on_idle_server_exits_zero(notifyd: Notifyd) -> None:
     eventually(
         lambda: any("notify stopped" in line for line in notifyd.log), what="the stop log line"
     )
+
+
+def test_one_json_log_line_per_rpc_without_secrets() -> None:
+    secret = "jwt-secret-for-the-log-test-0123456789"
+    token = "internal-token-for-the-log-test"
+    process = Notifyd(
+        NOTIFY_AUTH_DEV_MODE="false",
+        NOTIFY_AUTH_JWT_SECRET=secret,
+        NOTIFY_INTERNAL_TOKEN=token,
+    )
+    try:
+        started = process.wait_for_log("notify started")
+        assert started["dev_mode"] is False
+        assert started["driver"] == "memory"
+        assert started["version"]
+        jwt_token = make_jwt(sub="user-log", tenant="acme-log", secret=secret)
+        with httpx.Client(timeout=10) as http:
+            internal = f"http://127.0.0.1:{started['internal_port']}"
+            client = f"http://127.0.0.1:{started['client_port']}{CLIENT_SVC}"
+            sent = http.post(
+                f"{internal}/elloloop.notify.v1.NotificationInternalService/Notify",
+                headers={"X-Notify-Internal-Token": token, "X-Request-Id": "req-123"},
+                json={"tenantId": "acme-log", "notificationId": "l-1", "userIds": ["user-log"]},
+            )
+            assert sent.headers["x-request-id"] == "req-123"
+            page = http.post(
+                f"{client}/GetNotifications",
+                headers={"Authorization": f"Bearer {jwt_token}"},
+                json={},
+            )
+            assert page.status_code == 200
+            denied = http.post(
+                f"{client}/GetNotifications", headers={"Authorization": "Bearer x"}, json={}
+            )
+            assert denied.status_code == 401
+        process.proc.send_signal(signal.SIGTERM)
+        assert process.proc.wait(timeout=15) == 0
+        process._reader.join(timeout=10)
+    finally:
+        process.stop()
+    entries = [json.loads(line) for line in process.log]  # every line is JSON
+    text = "".join(process.log)
+    for secret_text in (secret, token, jwt_token):
+        assert secret_text not in text
+    rpcs = [e for e in entries if e["msg"] == "rpc"]
+    assert [(e["procedure"].rsplit("/", 1)[1], e["code"]) for e in rpcs] == [
+        ("Notify", "ok"),
+        ("GetNotifications", "ok"),
+        ("GetNotifications", "unauthenticated"),
+    ]
+    assert rpcs[0]["request_id"] == "req-123"
+    assert rpcs[1]["tenant"] == "acme-log"
+    assert rpcs[1]["user"] == "user-log"
+    assert all(e["latency_ms"] >= 0 and e["protocol"] == "connect" for e in rpcs)

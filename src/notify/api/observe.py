@@ -13,6 +13,7 @@ ends the moment its client goes away instead of at its next write.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from collections.abc import Iterable
@@ -40,6 +41,8 @@ _HTTP_CODES = {
 }  # fmt: skip
 
 _REQUEST_ID_HEADER = b"x-request-id"
+
+rpc_log = logging.getLogger("notify.rpc")
 
 
 def protocol_of(method: str, content_type: str) -> str:
@@ -134,6 +137,7 @@ class ObservedApp:
             elif name == _REQUEST_ID_HEADER:
                 request_id = value.decode("latin-1")[:128]
         info = RequestInfo(request_id or os.urandom(8).hex())
+        rid = info.request_id.encode("latin-1")
         outcome = Outcome(protocol_of(scope["method"], content_type))
 
         async def observed_receive() -> Message:
@@ -143,6 +147,9 @@ class ObservedApp:
             return message
 
         async def observed_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                # Echo the request id so a caller can quote it when reporting a problem.
+                message["headers"] = [*message.get("headers", ()), (_REQUEST_ID_HEADER, rid)]
             outcome.observe(message)
             await send(message)
 
@@ -158,3 +165,17 @@ class ObservedApp:
             labels = (procedure, outcome.protocol, code)
             self._requests.labels(*labels).inc()
             self._duration.labels(*labels).observe(elapsed)
+            if rpc_log.isEnabledFor(logging.INFO):
+                # Never the headers: they carry the JWT and the internal token.
+                rpc_log.info(
+                    "rpc",
+                    extra={
+                        "procedure": procedure if procedure != "unknown" else path[:200],
+                        "protocol": outcome.protocol,
+                        "code": code,
+                        "latency_ms": round(elapsed * 1000, 3),
+                        "tenant": info.tenant_id,
+                        "user": info.user_id,
+                        "request_id": info.request_id,
+                    },
+                )
