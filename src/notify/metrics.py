@@ -89,6 +89,13 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
+        self.store_duration = Histogram(
+            "notify_store_operation_duration_seconds",
+            "Time spent in each store operation, by operation and driver.",
+            ["operation", "driver"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
         self.build_info = Gauge(
             "notify_build_info",
             "Always 1; the labels say which build and store driver run.",

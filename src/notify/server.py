@@ -39,6 +39,7 @@ from notify.realtime.datachange import DataChangeRounds
 from notify.realtime.hub import CloseReason, Hub, Session
 from notify.store import Store
 from notify.store.factory import open_store
+from notify.store.instrumented import InstrumentedStore
 
 logger = logging.getLogger("notify.server")
 
@@ -62,7 +63,7 @@ class NotifyServer:
         self.config = config
         self.metrics = Metrics()
         self.metrics.set_build_info(store.driver)
-        self.store = store
+        self.store: Store = InstrumentedStore(store, self.metrics.store_duration)
         self.hub = Hub(
             heartbeat_interval=config.live_heartbeat_interval,
             queue_size=config.live_queue_size,
@@ -77,7 +78,7 @@ class NotifyServer:
             on_redeliver=self.metrics.data_change_redeliveries.inc,
             on_give_up=self.metrics.data_change_give_ups.inc,
         )
-        self.notifier = Notifier(store, self.hub, self.rounds, self.metrics)
+        self.notifier = Notifier(self.store, self.hub, self.rounds, self.metrics)
         self._shutting_down = False
         client_app = NotificationClientServiceASGIApplication(
             ClientService(

@@ -99,3 +99,17 @@ def test_quick_start(server: ServerThread, http: httpx.Client) -> None:
         if s.labels["procedure"].endswith("/Notify") and s.name.endswith("_total")
     ]
     assert sum(s.value for s in notify_calls) == 2
+    store_calls = {
+        s.labels["operation"]: s.value
+        for s in families["notify_store_operation_duration_seconds"].samples
+        if s.name.endswith("_count") and s.labels["driver"] == "memory"
+    }
+    assert store_calls["create_notifications"] == 2
+    assert store_calls["list_notifications"] == 2
+    assert store_calls["mark_read"] == 1
+    stored = {
+        (s.labels["channel"], s.labels["status"]): s.value
+        for s in families["notify_notifications_stored"].samples
+        if s.name.endswith("_total")
+    }
+    assert stored == {("in_app", "pending"): 1, ("in_app", "delivered"): 1}
