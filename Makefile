@@ -6,10 +6,14 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 BUF    := tools/buf/node_modules/.bin/buf
 STAMP  := $(VENV)/.installed
+WEB    := examples/web-inbox
+WEB_STAMP := $(WEB)/node_modules/.installed
+# Where `make run` lets the web inbox call the client port from (CORS).
+WEB_ORIGINS := http://localhost:5173,http://127.0.0.1:5173
 
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install run test lint gen check-gen contract bench clean
+.PHONY: install run test lint gen check-gen contract bench clean web
 
 install: $(STAMP)
 
@@ -29,7 +33,21 @@ $(BUF): tools/buf/package.json tools/buf/package-lock.json
 ## The service on :8080 (client), :8081 (internal), :9090 (health, metrics):
 ## memory store, dev-mode auth. Never use dev mode in production.
 run: install
-	NOTIFY_AUTH_DEV_MODE=true NOTIFY_STORE_DRIVER=memory $(BIN)/notifyd
+	@echo "web inbox: make web, then python3 -m http.server -d $(WEB)/dist 5173" \
+	  "and open http://localhost:5173/?api=http://localhost:8080&user=user-alice&tenant=acme"
+	NOTIFY_AUTH_DEV_MODE=true NOTIFY_STORE_DRIVER=memory \
+	  NOTIFY_ALLOWED_ORIGINS="$${NOTIFY_ALLOWED_ORIGINS:-$(WEB_ORIGINS)}" $(BIN)/notifyd
+
+## The browser inbox (examples/web-inbox): TypeScript generated from proto/ with
+## protoc-gen-es, type-checked, bundled with esbuild into examples/web-inbox/dist/.
+web: $(BUF) $(WEB_STAMP)
+	cd $(WEB) && ../../$(BUF) generate
+	cd $(WEB) && node_modules/.bin/tsc --noEmit && node build.mjs
+
+$(WEB_STAMP): $(WEB)/package.json $(WEB)/package-lock.json
+	@command -v npm >/dev/null || (apt-get update -qq && apt-get install -y -qq nodejs npm)
+	cd $(WEB) && npm install --no-audit --no-fund --loglevel=error
+	touch $@
 
 ## Regenerate gen/ from proto/ (messages, type stubs, grpcio and connect stubs).
 gen: install $(BUF)
@@ -54,4 +72,4 @@ bench: install
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) tools/buf/node_modules .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) tools/buf/node_modules $(WEB)/node_modules $(WEB)/dist .mypy_cache .ruff_cache .pytest_cache

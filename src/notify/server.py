@@ -26,6 +26,7 @@ from elloloop.notify.v1.notify_connect import (
 from notify import __version__
 from notify.api import codec
 from notify.api.client import ClientService
+from notify.api.cors import CORSMiddleware  # CORS (browser clients)
 from notify.api.internal import InternalService
 from notify.api.observe import ObservedApp
 from notify.auth import ClientAuthenticator, InternalAuthenticator
@@ -99,8 +100,11 @@ class NotifyServer:
         self._internal_app = ObservedApp(
             internal_app, self.metrics, _procedures("NotificationInternalService")
         )
+        # --- CORS (browser clients): outside ObservedApp, so preflights are not RPCs.
+        client_with_cors = CORSMiddleware(self._client_app, config.allowed_origins)
+        # --- end CORS
         self._api_listeners = [
-            Listener(self._client_app, config.host, config.client_port, name="client"),
+            Listener(client_with_cors, config.host, config.client_port, name="client"),
             Listener(self._internal_app, config.host, config.internal_port, name="internal"),
         ]
         self._metrics_listener = Listener(
