@@ -1,17 +1,85 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
+from notify.store import Store
+from notify.store.memory import MemoryStore
+from notify.store.migrate import migrate
+from notify.store.postgres import PostgresStore
+from tests.pg import PostgresCluster
 from tests.support import ServerThread, running_server
+
+DRIVERS = ["memory", "postgres"]
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PostgresCluster]:
+    """One real PostgreSQL for the session (fsync on), with the schema applied."""
+    cluster = PostgresCluster()
+    try:
+        cluster.start()
+        cluster.create_database()
+        asyncio.run(_migrate(cluster.dsn()))
+        yield cluster
+    finally:
+        cluster.destroy()
+
+
+async def _migrate(dsn: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await migrate(conn)
+    finally:
+        await conn.close()
+
+
+async def _truncate(dsn: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("TRUNCATE notifications, unread_counts, devices")
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(params=DRIVERS)
+def driver(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
 
 
 @pytest.fixture
-def server() -> Iterator[ServerThread]:
-    """A dev-mode server on the memory store, on free ports."""
-    with running_server() as srv:
+def store_overrides(driver: str, request: pytest.FixtureRequest) -> dict[str, Any]:
+    """Config overrides for the driver under test, on an empty database."""
+    if driver == "memory":
+        return {}
+    cluster: PostgresCluster = request.getfixturevalue("pg_cluster")
+    asyncio.run(_truncate(cluster.dsn()))
+    return {"store_driver": "postgres", "postgres_dsn": cluster.dsn()}
+
+
+@pytest.fixture
+async def store(driver: str, store_overrides: dict[str, Any]) -> AsyncIterator[Store]:
+    """A fresh, empty store of every driver: the conformance suite's subject."""
+    opened: Store
+    if driver == "memory":
+        opened = MemoryStore()
+    else:
+        opened = await PostgresStore.connect(store_overrides["postgres_dsn"], min_size=1)
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+@pytest.fixture
+def server(store_overrides: dict[str, Any]) -> Iterator[ServerThread]:
+    """A dev-mode server on free ports, once per store driver."""
+    with running_server(**store_overrides) as srv:
         yield srv
 
 

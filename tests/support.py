@@ -23,7 +23,7 @@ import uvloop
 from notify.config import Config
 from notify.server import NotifyServer, Ports
 from notify.store import Store
-from notify.store.memory import MemoryStore
+from notify.store.factory import open_store
 
 T = TypeVar("T")
 
@@ -89,7 +89,8 @@ class ServerThread:
     async def _main(self) -> None:
         self._stop = asyncio.Event()
         try:
-            self.server = NotifyServer(self.config, self._store or MemoryStore())
+            store = self._store or await open_store(self.config)
+            self.server = NotifyServer(self.config, store)
             await self.server.start()
         except BaseException as exc:
             self._error = exc

@@ -1,27 +1,37 @@
-"""``notifyd``: start the service from the NOTIFY_* environment."""
+"""``notifyd``: start the service, or apply database migrations, from the environment."""
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import sys
 
 import uvloop
 
 from notify import logs
-from notify.config import ConfigError, load_config
+from notify.config import Config, ConfigError, load_config
 from notify.server import serve
+from notify.store.factory import StoreStartupError, open_store
+from notify.store.migrate import migrate
+from notify.store.postgres import PostgresStore
+
+USAGE = """usage: notifyd [serve | migrate]
+
+  serve    run the service (the default)
+  migrate  apply pending PostgreSQL migrations, then exit
+
+Configured by NOTIFY_* variables; see README.md."""
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if args and args[0] in ("-h", "--help"):
-        print(
-            "usage: notifyd [serve]\n\nConfiguration comes from NOTIFY_* variables; see README.md."
-        )
+    command = args[0] if args else "serve"
+    if command in ("-h", "--help", "help"):
+        print(USAGE)
         return 0
-    if args and args[0] != "serve":
-        print(f"notifyd: unknown command {args[0]!r} (try --help)", file=sys.stderr)
+    if command not in ("serve", "migrate") or len(args) > 1:
+        print(f"notifyd: unknown arguments {' '.join(args)!r} (try --help)", file=sys.stderr)
         return 2
     try:
         config = load_config(os.environ)
@@ -29,8 +39,31 @@ def main(argv: list[str] | None = None) -> int:
         print(f"notifyd: configuration error: {exc}", file=sys.stderr)
         return 2
     logs.configure(config.log_level)
-    with contextlib.suppress(KeyboardInterrupt):
-        uvloop.run(serve(config))
+    try:
+        if command == "migrate":
+            return uvloop.run(_migrate(config))
+        with contextlib.suppress(KeyboardInterrupt):
+            uvloop.run(serve(config))
+    except StoreStartupError as exc:
+        print(f"notifyd: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+async def _migrate(config: Config) -> int:
+    """For operators who apply migrations by hand (NOTIFY_POSTGRES_AUTOMIGRATE=false)."""
+    if config.store_driver != "postgres":
+        print("notifyd migrate: needs NOTIFY_STORE_DRIVER=postgres", file=sys.stderr)
+        return 2
+    store = await open_store(dataclasses.replace(config, postgres_automigrate=False))
+    assert isinstance(store, PostgresStore)
+    try:
+        async with store.pool.acquire() as conn:
+            applied = await migrate(conn)
+    finally:
+        await store.close()
+    names = ", ".join(f"{m.version:04d}_{m.name}" for m in applied) or "nothing (up to date)"
+    print(f"notifyd migrate: applied {names}")
     return 0
 
 

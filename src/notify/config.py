@@ -30,6 +30,8 @@ class Config:
     store_driver: str = "memory"
     postgres_dsn: str = ""
     postgres_automigrate: bool = True
+    postgres_max_connections: int = 16
+    postgres_connect_timeout: float = 10.0
     jwt_secret: str = ""
     jwt_issuer: str = ""
     jwt_audience: str = ""
@@ -49,7 +51,7 @@ class Config:
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 _LOG_LEVELS = ("debug", "info", "warning", "error")
-_DRIVERS = ("memory",)
+_DRIVERS = ("memory", "postgres")
 
 
 def parse_duration(text: str) -> float:
@@ -136,6 +138,14 @@ def load_config(environ: Mapping[str, str]) -> Config:
         postgres_dsn=read("NOTIFY_POSTGRES_DSN", str.strip, defaults.postgres_dsn),
         postgres_automigrate=read(
             "NOTIFY_POSTGRES_AUTOMIGRATE", parse_bool, defaults.postgres_automigrate
+        ),
+        postgres_max_connections=read(
+            "NOTIFY_POSTGRES_MAX_CONNECTIONS", parse_positive_int, defaults.postgres_max_connections
+        ),
+        postgres_connect_timeout=read(
+            "NOTIFY_POSTGRES_CONNECT_TIMEOUT",
+            parse_positive_duration,
+            defaults.postgres_connect_timeout,
         ),
         jwt_secret=read("NOTIFY_AUTH_JWT_SECRET", str, defaults.jwt_secret),
         jwt_issuer=read("NOTIFY_AUTH_JWT_ISSUER", str.strip, defaults.jwt_issuer),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -235,8 +236,12 @@ def _decode_position(prefix: str, token: str, invalid: InvalidArgument) -> PageK
     if not raw.startswith(prefix):
         raise invalid
     millis, sep, row_id = raw[len(prefix) :].partition(":")
-    if not sep or not row_id or not millis.isdigit():
+    if not sep or not millis.isdigit() or len(millis) > 19:
         raise invalid
+    try:
+        uuid.UUID(row_id)  # every store id is a UUID
+    except ValueError:
+        raise invalid from None
     return PageKey(int(millis), row_id)
 
 

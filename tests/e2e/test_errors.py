@@ -313,3 +313,21 @@ def test_deadline_is_enforced(server: ServerThread, http: httpx.Client) -> None:
         json={},
     )
     assert_error(response, "deadline_exceeded", 504)
+
+
+@pytest.mark.parametrize(
+    "field", ["tenantId", "notificationId", "userIds", "subjectRef", "subjectType", "title", "body"]
+)
+def test_nul_is_invalid_argument_on_every_driver(
+    server: ServerThread, http: httpx.Client, field: str
+) -> None:
+    """PostgreSQL text cannot hold NUL, so no driver accepts it: same answer everywhere."""
+    body = notify_body("nul-test")
+    body[field] = ["bad\u0000id"] if field == "userIds" else "bad\u0000value"
+    assert_error(http.post(server.internal_url(), json=body), "invalid_argument", 400)
+    token = http.post(
+        server.client_url("RegisterPushToken"),
+        headers=dev_auth(),
+        json={"deviceType": "DEVICE_TYPE_IOS", "token": "a\u0000b"},
+    )
+    assert_error(token, "invalid_argument", 400)

@@ -30,8 +30,9 @@ def total(
 
 
 def test_families_move_with_traffic(server: ServerThread, http: httpx.Client) -> None:
+    assert server.server is not None
     before = scrape(server, http)
-    assert total(before, "notify_build_info", driver="memory") == 1
+    assert total(before, "notify_build_info", driver=server.server.store.driver) == 1
     stream = ConnectStream(
         http,
         server.client_url("StreamEvents"),

@@ -75,7 +75,7 @@ class MemoryStore:
     async def list_notifications(self, tenant_id: str, user_id: str, page: PageRequest) -> RowPage:
         inbox = self._inboxes.get((tenant_id, user_id))
         if inbox is None:
-            return RowPage(rows=(), next_key=None, unread_count=0)
+            return RowPage(rows=[], next_key=None, unread_count=0)
         keys = inbox.unread if page.unread_only else inbox.keys
         end = len(keys) if page.after is None else bisect.bisect_left(keys, page.after)
         start = max(0, end - page.limit)

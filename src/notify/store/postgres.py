@@ -1,0 +1,334 @@
+"""The PostgreSQL store, on an asyncpg connection pool.
+
+Round trips are the cost that matters, so every operation is one statement
+(two only when a Notify retry must read back rows another call stored):
+inserts go in as arrays through ``unnest``, however many users a Notify
+names, and the unread count is one primary-key lookup in ``unread_counts``,
+kept by triggers (see migrations/0001_notifications.sql).
+
+Connection trouble surfaces as ``Unavailable`` with a plain message, never a
+driver traceback; asyncpg's pool replaces broken connections by itself, so
+the service recovers when the database returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+
+from notify.domain import (
+    Channel,
+    Device,
+    DeviceType,
+    Notification,
+    PageKey,
+    PageRequest,
+    Status,
+)
+from notify.errors import InvalidArgument, Unavailable
+from notify.store import RowPage, StoredRow
+from notify.store.migrate import migrate
+
+logger = logging.getLogger("notify.store.postgres")
+
+_COLUMNS = (
+    "id, tenant_id, user_id, notification_id, channel, subject_ref, subject_type, title, "
+    "body, status, created_at_ms, delivered_at_ms, ack_at_ms, read_at_ms"
+)
+
+_INSERT = f"""
+INSERT INTO notifications ({_COLUMNS})
+SELECT * FROM unnest(
+    $1::uuid[], $2::text[], $3::text[], $4::text[], $5::smallint[], $6::text[], $7::text[],
+    $8::text[], $9::text[], $10::smallint[], $11::bigint[], $12::bigint[], $13::bigint[],
+    $14::bigint[])
+ON CONFLICT (tenant_id, user_id, notification_id, channel) DO NOTHING
+RETURNING id
+"""
+
+# Rows another call already stored under the same keys (a retry): read in a
+# statement of its own, so it sees what a concurrent caller just committed.
+_EXISTING = f"""
+SELECT {_COLUMNS} FROM notifications n
+JOIN unnest($1::text[], $2::text[], $3::text[], $4::smallint[]) AS k(t, u, nid, ch)
+  ON n.tenant_id = k.t AND n.user_id = k.u AND n.notification_id = k.nid AND n.channel = k.ch
+"""
+
+_MARK_DELIVERED = """
+UPDATE notifications SET status = 2, delivered_at_ms = $2
+WHERE id = ANY($1::uuid[]) AND status = 1
+"""
+
+_PAGE = f"""
+SELECT {_COLUMNS}, (SELECT unread FROM unread_counts WHERE tenant_id = $1 AND user_id = $2)
+    AS unread_count
+FROM notifications
+WHERE tenant_id = $1 AND user_id = $2 {{filter}}
+ORDER BY created_at_ms DESC, id DESC
+LIMIT $3
+"""
+
+_UNREAD = "SELECT unread FROM unread_counts WHERE tenant_id = $1 AND user_id = $2"
+
+_AFTER = f"""
+SELECT {_COLUMNS} FROM notifications
+WHERE tenant_id = $1 AND user_id = $2 AND (created_at_ms, id) > ($3, $4) AND channel = $5
+ORDER BY created_at_ms, id
+LIMIT $6
+"""
+
+_MARK_READ = f"""
+WITH updated AS (
+    UPDATE notifications SET status = 4, read_at_ms = $4
+    WHERE tenant_id = $1 AND user_id = $2 AND id = $3 AND status <> 4
+    RETURNING {_COLUMNS}
+)
+SELECT * FROM updated
+UNION ALL
+SELECT {_COLUMNS} FROM notifications
+WHERE tenant_id = $1 AND user_id = $2 AND id = $3 AND NOT EXISTS (SELECT 1 FROM updated)
+"""
+
+_UPSERT_DEVICE = """
+INSERT INTO devices (tenant_id, user_id, device_type, token, updated_at_ms)
+VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (tenant_id, user_id, device_type)
+DO UPDATE SET token = EXCLUDED.token, updated_at_ms = EXCLUDED.updated_at_ms
+"""
+
+_DEVICES = """
+SELECT tenant_id, user_id, device_type, token, updated_at_ms FROM devices
+WHERE tenant_id = $1 AND user_id = $2 ORDER BY device_type
+"""
+
+# What asyncpg raises when the database is away or the connection broke.
+_CONNECTION_ERRORS = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+)
+
+UNAVAILABLE_MESSAGE = "the notification store is unavailable; retry shortly"
+
+
+def _unavailable(exc: BaseException) -> Unavailable:
+    logger.warning("store unavailable: %s", type(exc).__name__)
+    return Unavailable(UNAVAILABLE_MESSAGE)
+
+
+class PostgresStore:
+    driver = "postgres"
+
+    def __init__(self, pool: asyncpg.Pool, *, command_timeout: float) -> None:
+        self._pool = pool
+        self._timeout = command_timeout
+
+    @classmethod
+    async def connect(
+        cls,
+        dsn: str,
+        *,
+        min_size: int = 2,
+        max_size: int = 16,
+        command_timeout: float = 5.0,
+        automigrate: bool = True,
+    ) -> PostgresStore:
+        pool = await asyncpg.create_pool(
+            dsn,
+            min_size=min_size,
+            max_size=max_size,
+            command_timeout=command_timeout,
+            # Statements are prepared per connection and reused: the hot paths
+            # cost one round trip each.
+            statement_cache_size=256,
+        )
+        assert pool is not None
+        try:
+            if automigrate:
+                async with pool.acquire() as conn:
+                    await migrate(conn)
+        except BaseException:
+            await pool.close()
+            raise
+        return cls(pool, command_timeout=command_timeout)
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        return self._pool
+
+    @asynccontextmanager
+    async def _conn(self) -> AsyncIterator[asyncpg.Connection]:
+        try:
+            conn = await self._pool.acquire(timeout=self._timeout)
+        except _CONNECTION_ERRORS as exc:
+            raise _unavailable(exc) from None
+        try:
+            yield conn
+        except (*_CONNECTION_ERRORS, asyncpg.InternalClientError) as exc:
+            # The connection broke mid-statement: drop it so the pool opens a
+            # fresh one, instead of handing a half-finished protocol state on.
+            with contextlib.suppress(asyncpg.InterfaceError):
+                conn.terminate()
+            raise _unavailable(exc) from None
+        except (asyncpg.UntranslatableCharacterError, asyncpg.CharacterNotInRepertoireError):
+            raise InvalidArgument("text must be valid UTF-8 without NUL characters") from None
+        finally:
+            try:
+                await self._pool.release(conn)
+            except (*_CONNECTION_ERRORS, asyncpg.InternalClientError) as exc:
+                # Resetting a connection the server just dropped fails; the pool
+                # has discarded it, and the statement's answer stands.
+                logger.debug("released a broken connection: %s", type(exc).__name__)
+
+    async def create_notifications(self, rows: Sequence[Notification]) -> list[StoredRow]:
+        if not rows:
+            return []
+        columns: list[list[Any]] = [[] for _ in range(14)]
+        for row in rows:
+            values = (
+                uuid.UUID(row.id), row.tenant_id, row.user_id, row.notification_id,
+                int(row.channel), row.subject_ref, row.subject_type, row.title, row.body,
+                int(row.status), row.created_at_ms, row.delivered_at_ms, row.ack_at_ms,
+                row.read_at_ms,
+            )  # fmt: skip
+            for column, value in zip(columns, values, strict=True):
+                column.append(value)
+        async with self._conn() as conn:
+            inserted = {str(r[0]) for r in await conn.fetch(_INSERT, *columns)}
+            if len(inserted) == len(rows):
+                return [StoredRow(row, created=True) for row in rows]
+            retried = [row for row in rows if row.id not in inserted]
+            existing = await conn.fetch(
+                _EXISTING,
+                [r.tenant_id for r in retried],
+                [r.user_id for r in retried],
+                [r.notification_id for r in retried],
+                [int(r.channel) for r in retried],
+            )
+        by_key = {
+            (r["tenant_id"], r["user_id"], r["notification_id"], r["channel"]): _row(r)
+            for r in existing
+        }
+        result: list[StoredRow] = []
+        for row in rows:
+            if row.id in inserted:
+                result.append(StoredRow(row, created=True))
+            else:
+                key = (row.tenant_id, row.user_id, row.notification_id, int(row.channel))
+                result.append(StoredRow(by_key[key], created=False))
+        return result
+
+    async def mark_delivered(self, rows: Sequence[Notification], at_ms: int) -> None:
+        if not rows:
+            return
+        async with self._conn() as conn:
+            await conn.execute(_MARK_DELIVERED, [uuid.UUID(r.id) for r in rows], at_ms)
+
+    async def list_notifications(self, tenant_id: str, user_id: str, page: PageRequest) -> RowPage:
+        args: list[Any] = [tenant_id, user_id, page.limit + 1]
+        filters = []
+        if page.unread_only:
+            filters.append("AND status < 4")
+        if page.after is not None:
+            filters.append("AND (created_at_ms, id) < ($4, $5)")
+            args += [page.after.created_at_ms, _uuid_or_none(page.after.id)]
+        query = _PAGE.format(filter=" ".join(filters))
+        async with self._conn() as conn:
+            records = await conn.fetch(query, *args)
+            if records:
+                unread = records[0]["unread_count"] or 0
+            else:
+                unread = await conn.fetchval(_UNREAD, tenant_id, user_id) or 0
+        rows = [_row(r) for r in records[: page.limit]]
+        next_key = rows[-1].key if len(records) > page.limit else None
+        return RowPage(rows=rows, next_key=next_key, unread_count=int(unread))
+
+    async def list_after(
+        self, tenant_id: str, user_id: str, after: PageKey, channel: Channel, limit: int
+    ) -> list[Notification]:
+        async with self._conn() as conn:
+            records = await conn.fetch(
+                _AFTER,
+                tenant_id,
+                user_id,
+                after.created_at_ms,
+                _uuid_or_none(after.id),
+                int(channel),
+                limit,
+            )
+        return [_row(r) for r in records]
+
+    async def mark_read(
+        self, tenant_id: str, user_id: str, row_id: str, at_ms: int
+    ) -> Notification | None:
+        row_uuid = _uuid_or_none(row_id)
+        if row_uuid is None:
+            return None
+        async with self._conn() as conn:
+            record = await conn.fetchrow(_MARK_READ, tenant_id, user_id, row_uuid, at_ms)
+        return _row(record) if record is not None else None
+
+    async def upsert_device(self, device: Device) -> None:
+        async with self._conn() as conn:
+            await conn.execute(
+                _UPSERT_DEVICE,
+                device.tenant_id,
+                device.user_id,
+                int(device.device_type),
+                device.token,
+                device.updated_at_ms,
+            )
+
+    async def list_devices(self, tenant_id: str, user_id: str) -> list[Device]:
+        async with self._conn() as conn:
+            records = await conn.fetch(_DEVICES, tenant_id, user_id)
+        return [
+            Device(r["tenant_id"], r["user_id"], DeviceType(r["device_type"]), r["token"],
+                   r["updated_at_ms"])
+            for r in records
+        ]  # fmt: skip
+
+    async def ping(self) -> None:
+        async with self._conn() as conn:
+            await conn.fetchval("SELECT 1")
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+
+def _uuid_or_none(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
+
+
+def _row(r: asyncpg.Record) -> Notification:
+    return Notification(
+        id=str(r["id"]),
+        tenant_id=r["tenant_id"],
+        user_id=r["user_id"],
+        notification_id=r["notification_id"],
+        channel=Channel(r["channel"]),
+        subject_ref=r["subject_ref"],
+        subject_type=r["subject_type"],
+        title=r["title"],
+        body=r["body"],
+        status=Status(r["status"]),
+        created_at_ms=r["created_at_ms"],
+        delivered_at_ms=r["delivered_at_ms"],
+        ack_at_ms=r["ack_at_ms"],
+        read_at_ms=r["read_at_ms"],
+    )

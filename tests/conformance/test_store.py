@@ -1,0 +1,288 @@
+"""One suite, unchanged, for every store driver (the ``store`` fixture runs each)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from dataclasses import replace
+
+import pytest
+
+from notify.domain import Channel, Device, DeviceType, Notification, PageKey, PageRequest, Status
+from notify.ids import new_id
+from notify.store import Store
+from notify.store.memory import MemoryStore
+from notify.store.postgres import PostgresStore
+from tests.pg import PostgresCluster
+
+ADVERSARIAL = [
+    "",
+    "plain",
+    "ünïcödé — ñ 日本語 עברית",
+    "emoji 🎉👩‍👩‍👧‍👦🏳️‍🌈",
+    "quotes ' \" ` and \\ backslash",
+    "sql '); DROP TABLE notifications; -- % _ $1 :: ;",
+    "newline\nand\ttab\r\n",
+    "x" * 65536,
+]
+
+
+def make_row(
+    i: int = 0,
+    *,
+    tenant: str = "t1",
+    user: str = "u1",
+    notification_id: str | None = None,
+    channel: Channel = Channel.IN_APP,
+    created_at_ms: int | None = None,
+    text: str = "",
+    status: Status = Status.PENDING,
+) -> Notification:
+    created = 1_700_000_000_000 + i if created_at_ms is None else created_at_ms
+    return Notification(
+        id=new_id(created),
+        tenant_id=tenant,
+        user_id=user,
+        notification_id=notification_id if notification_id is not None else f"n-{i}",
+        channel=channel,
+        subject_ref=text,
+        subject_type=text[:1024],
+        title=text,
+        body=text,
+        status=status,
+        created_at_ms=created,
+    )
+
+
+def page(limit: int = 20, after: PageKey | None = None, unread_only: bool = False) -> PageRequest:
+    return PageRequest(after=after, limit=limit, unread_only=unread_only)
+
+
+async def all_rows(
+    store: Store, tenant: str = "t1", user: str = "u1", limit: int = 7
+) -> list[Notification]:
+    rows: list[Notification] = []
+    after = None
+    while True:
+        result = await store.list_notifications(tenant, user, page(limit, after))
+        rows.extend(result.rows)
+        if result.next_key is None:
+            return rows
+        after = result.next_key
+
+
+@pytest.mark.parametrize("text", ADVERSARIAL, ids=range(len(ADVERSARIAL)))
+async def test_adversarial_values_round_trip(store: Store, text: str) -> None:
+    row = make_row(
+        text=text, tenant=text[:256] or "t", user=text[:256] or "u", notification_id=text[:256]
+    )
+    [stored] = await store.create_notifications([row])
+    assert stored.created
+    [read] = (await store.list_notifications(row.tenant_id, row.user_id, page())).rows
+    assert read == row
+    assert read.title == text
+    assert read.body == text
+
+
+async def test_create_returns_inputs_in_order_and_retries_return_stored_rows(store: Store) -> None:
+    first = [make_row(i) for i in range(3)]
+    stored = await store.create_notifications(first)
+    assert [s.row for s in stored] == first
+    assert all(s.created for s in stored)
+    retry = [replace(make_row(i), title="changed") for i in (2, 3, 0)]
+    again = await store.create_notifications(retry)
+    assert [s.created for s in again] == [False, True, False]
+    assert again[0].row == first[2]
+    assert again[2].row == first[0]
+    assert again[1].row == retry[1]
+    assert len(await all_rows(store)) == 4
+
+
+async def test_one_row_per_channel(store: Store) -> None:
+    rows = [make_row(0, channel=c) for c in (Channel.IN_APP, Channel.EMAIL, Channel.SMS)]
+    assert all(s.created for s in await store.create_notifications(rows))
+    assert sorted(r.channel for r in await all_rows(store)) == [
+        Channel.IN_APP,
+        Channel.EMAIL,
+        Channel.SMS,
+    ]
+
+
+async def test_fifty_concurrent_identical_creates_leave_one_row(store: Store) -> None:
+    attempts = [make_row(0, notification_id="same") for _ in range(50)]
+    results = await asyncio.gather(*(store.create_notifications([row]) for row in attempts))
+    created = [r[0] for r in results if r[0].created]
+    assert len(created) == 1
+    winner = created[0].row
+    assert {r[0].row.id for r in results} == {winner.id}
+    assert await all_rows(store) == [winner]
+    assert (await store.list_notifications("t1", "u1", page())).unread_count == 1
+
+
+async def test_paging_with_ties_in_one_millisecond(store: Store) -> None:
+    rows = [make_row(i, created_at_ms=1_700_000_000_000) for i in range(23)]
+    rows += [make_row(100 + i, created_at_ms=1_700_000_000_001) for i in range(5)]
+    random.Random(7).shuffle(rows)
+    await store.create_notifications(rows)
+    expected = sorted(rows, key=lambda r: r.key, reverse=True)
+    for limit in (1, 2, 5, 7, 28, 100):
+        assert await all_rows(store, limit=limit) == expected
+
+
+async def test_cursor_past_the_end_and_limits(store: Store) -> None:
+    rows = [make_row(i) for i in range(5)]
+    await store.create_notifications(rows)
+    oldest = min(r.key for r in rows)
+    past = await store.list_notifications("t1", "u1", page(after=oldest))
+    assert list(past.rows) == []
+    assert past.next_key is None
+    assert past.unread_count == 5
+    beyond = await store.list_notifications("t1", "u1", page(after=PageKey(1, new_id(1))))
+    assert list(beyond.rows) == []
+    exact = await store.list_notifications("t1", "u1", page(limit=5))
+    assert len(exact.rows) == 5
+    assert exact.next_key is None
+    one = await store.list_notifications("t1", "u1", page(limit=1))
+    assert len(one.rows) == 1
+    assert one.next_key == one.rows[0].key
+    nobody = await store.list_notifications("t1", "nobody", page())
+    assert list(nobody.rows) == []
+    assert nobody.unread_count == 0
+    assert nobody.next_key is None
+
+
+async def test_unread_counts_and_unread_only(store: Store) -> None:
+    rows = [make_row(i) for i in range(6)]
+    rows.append(make_row(6, status=Status.FAILED))
+    await store.create_notifications(rows)
+    assert (await store.list_notifications("t1", "u1", page())).unread_count == 6
+    await store.mark_delivered(rows[:2], 1_700_000_000_500)
+    assert (await store.list_notifications("t1", "u1", page())).unread_count == 6
+    read = await store.mark_read("t1", "u1", rows[3].id, 1_700_000_000_900)
+    assert read is not None
+    assert read.status is Status.READ
+    unread = await store.list_notifications("t1", "u1", page(unread_only=True, limit=3))
+    assert unread.unread_count == 5
+    assert [r.id for r in unread.rows] == [rows[5].id, rows[4].id, rows[2].id]
+    rest = await store.list_notifications("t1", "u1", page(unread_only=True, after=unread.next_key))
+    assert [r.id for r in rest.rows] == [rows[1].id, rows[0].id]
+
+
+async def test_tenant_and_user_isolation(store: Store) -> None:
+    mine = make_row(0, tenant="acme", user="alice")
+    same_user_other_tenant = make_row(0, tenant="globex", user="alice")
+    other_user = make_row(0, tenant="acme", user="bob")
+    stored = await store.create_notifications([mine, same_user_other_tenant, other_user])
+    assert all(s.created for s in stored)  # the same notification_id is a different key
+    assert [r.id for r in await all_rows(store, "acme", "alice")] == [mine.id]
+    assert await store.mark_read("globex", "alice", mine.id, 5) is None
+    assert await store.mark_read("acme", "bob", mine.id, 5) is None
+    assert await store.mark_read("acme", "alice", "not-a-uuid", 5) is None
+    assert await store.mark_read("acme", "alice", new_id(), 5) is None
+    assert (await store.list_notifications("acme", "alice", page())).unread_count == 1
+    after = await store.list_after("acme", "alice", PageKey(0, new_id(0)), Channel.IN_APP, 10)
+    assert [r.id for r in after] == [mine.id]
+
+
+async def test_status_transitions_and_timestamps(store: Store) -> None:
+    rows = [make_row(i) for i in range(3)]
+    await store.create_notifications(rows)
+    await store.mark_delivered(rows[:1], 1_700_000_000_100)
+    first = await store.mark_read("t1", "u1", rows[0].id, 1_700_000_000_200)
+    assert first is not None
+    assert (first.status, first.delivered_at_ms, first.read_at_ms) == (
+        Status.READ,
+        1_700_000_000_100,
+        1_700_000_000_200,
+    )
+    again = await store.mark_read("t1", "u1", rows[0].id, 1_700_000_000_999)
+    assert again is not None
+    assert again.read_at_ms == 1_700_000_000_200
+    await store.mark_delivered(rows[:1], 1_700_000_000_300)  # READ is not moved back
+    pending = await store.mark_read("t1", "u1", rows[1].id, 1_700_000_000_400)
+    assert pending is not None
+    assert pending.delivered_at_ms == 0
+    by_id = {r.id: r for r in await all_rows(store)}
+    assert by_id[rows[0].id].status is Status.READ
+    assert by_id[rows[0].id].delivered_at_ms == 1_700_000_000_100
+    assert by_id[rows[2].id].status is Status.PENDING
+    assert (await store.list_notifications("t1", "u1", page())).unread_count == 1
+
+
+async def test_list_after_is_oldest_first_on_one_channel(store: Store) -> None:
+    rows = [make_row(i, created_at_ms=1_700_000_000_000 + i // 2) for i in range(8)]
+    rows.append(make_row(50, channel=Channel.EMAIL))
+    await store.create_notifications(rows)
+    in_app = sorted((r for r in rows if r.channel is Channel.IN_APP), key=lambda r: r.key)
+    assert await store.list_after("t1", "u1", in_app[2].key, Channel.IN_APP, 100) == in_app[3:]
+    assert await store.list_after("t1", "u1", in_app[2].key, Channel.IN_APP, 2) == in_app[3:5]
+    assert await store.list_after("t1", "u1", in_app[-1].key, Channel.IN_APP, 100) == []
+
+
+async def test_device_upsert_rotates_in_place(store: Store) -> None:
+    await store.upsert_device(Device("t1", "u1", DeviceType.IOS, "apns-1", 1))
+    await store.upsert_device(Device("t1", "u1", DeviceType.ANDROID, "fcm-1", 2))
+    await store.upsert_device(Device("t1", "u1", DeviceType.IOS, "apns-2", 3))
+    await store.upsert_device(Device("t2", "u1", DeviceType.IOS, "other-tenant", 4))
+    assert await store.list_devices("t1", "u1") == [
+        Device("t1", "u1", DeviceType.ANDROID, "fcm-1", 2),
+        Device("t1", "u1", DeviceType.IOS, "apns-2", 3),
+    ]
+    assert await store.list_devices("t1", "nobody") == []
+
+
+async def test_ping(store: Store) -> None:
+    await store.ping()
+
+
+async def test_postgres_matches_the_memory_reference(pg_cluster: PostgresCluster) -> None:
+    """A random sequence of operations gives the same answers on both drivers."""
+    from tests.conftest import _truncate
+
+    await _truncate(pg_cluster.dsn())
+    reference = MemoryStore()
+    postgres = await PostgresStore.connect(pg_cluster.dsn(), min_size=1)
+    rng = random.Random(20261121)
+    known: list[Notification] = []
+    try:
+        for step in range(300):
+            op = rng.random()
+            user = rng.choice(["u1", "u2"])
+            if op < 0.45:
+                batch = [
+                    make_row(
+                        rng.randrange(40),
+                        user=user,
+                        channel=rng.choice([Channel.IN_APP, Channel.EMAIL]),
+                        created_at_ms=1_700_000_000_000 + rng.randrange(5),
+                    )
+                    for _ in range(rng.randint(1, 4))
+                ]
+                mem = await reference.create_notifications(batch)
+                pg = await postgres.create_notifications(batch)
+                assert mem == pg, step
+                known.extend(s.row for s in mem if s.created)
+            elif op < 0.6 and known:
+                target = rng.choice(known)
+                at = 1_700_000_001_000 + step
+                assert await reference.mark_read(
+                    target.tenant_id, user, target.id, at
+                ) == await postgres.mark_read(target.tenant_id, user, target.id, at), step
+            elif op < 0.7 and known:
+                chosen = rng.sample(known, min(3, len(known)))
+                await reference.mark_delivered(chosen, 1_700_000_000_500 + step)
+                await postgres.mark_delivered(chosen, 1_700_000_000_500 + step)
+            elif op < 0.85:
+                request = page(limit=rng.randint(1, 9), unread_only=rng.random() < 0.3)
+                if known and rng.random() < 0.5:
+                    request = replace(request, after=rng.choice(known).key)
+                assert await reference.list_notifications(
+                    "t1", user, request
+                ) == await postgres.list_notifications("t1", user, request), step
+            elif known:
+                after = rng.choice(known).key
+                assert await reference.list_after(
+                    "t1", user, after, Channel.IN_APP, 5
+                ) == await postgres.list_after("t1", user, after, Channel.IN_APP, 5), step
+    finally:
+        await postgres.close()
