@@ -96,6 +96,12 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
+        self.store_pool = Gauge(
+            "notify_store_pool_connections",
+            "Database pool connections: in_use now, and size (open, in use or idle).",
+            ["state"],
+            registry=r,
+        )
         self.build_info = Gauge(
             "notify_build_info",
             "Always 1; the labels say which build and store driver run.",

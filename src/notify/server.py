@@ -41,6 +41,7 @@ from notify.realtime.hub import CloseReason, Hub, Session
 from notify.store import Store
 from notify.store.factory import open_store
 from notify.store.instrumented import InstrumentedStore
+from notify.store.postgres import PostgresStore
 
 logger = logging.getLogger("notify.server")
 
@@ -65,6 +66,9 @@ class NotifyServer:
         self.metrics = Metrics()
         self.metrics.set_build_info(store.driver)
         self.store: Store = InstrumentedStore(store, self.metrics.store_duration)
+        if isinstance(store, PostgresStore):
+            self.metrics.store_pool.labels(state="in_use").set_function(store.pool_in_use)
+            self.metrics.store_pool.labels(state="size").set_function(store.pool_size)
         self.hub = Hub(
             heartbeat_interval=config.live_heartbeat_interval,
             queue_size=config.live_queue_size,

@@ -91,6 +91,17 @@ def test_families_move_with_traffic(server: ServerThread, http: httpx.Client) ->
     assert total(after, "notify_rpc_requests_total", code="canceled", **stream_rpc) == 1
     assert total(after, "notify_streams_ended_total", reason="client_gone") == 1
 
+    pool = {
+        labels: value
+        for (name, labels), value in after.items()
+        if name == "notify_store_pool_connections"
+    }
+    if server.server.store.driver == "postgres":
+        assert pool[(("state", "size"),)] >= 1
+        assert 0 <= pool[(("state", "in_use"),)] <= pool[(("state", "size"),)]
+    else:
+        assert pool == {}
+
     # No label value is ever a tenant, user, notification or session id.
     for (_name, labels), _value in after.items():
         for _key, value in labels:

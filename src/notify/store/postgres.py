@@ -168,6 +168,12 @@ class PostgresStore:
     def pool(self) -> asyncpg.Pool:
         return self._pool
 
+    def pool_in_use(self) -> int:
+        return int(self._pool.get_size() - self._pool.get_idle_size())
+
+    def pool_size(self) -> int:
+        return int(self._pool.get_size())
+
     @asynccontextmanager
     async def _conn(self) -> AsyncIterator[asyncpg.Connection]:
         try:
