@@ -1,0 +1,174 @@
+"""``python -m bench [--quick] [measurement ...]``: benchmark notifyd on this machine.
+
+Each measurement starts its own notifyd (memory store, dev-mode auth, free
+ports on 127.0.0.1), loads it, and SIGTERMs it. ``make bench`` runs them all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+from bench import report
+from bench.calibrate import loopback_write_us
+from bench.measurements import MEASUREMENTS, Report, Settings
+from bench.profile import py_spy
+from bench.server import machine_busy_seconds
+from bench.wrk import ensure_wrk
+
+DEFAULT = ("notify_http", "grpc_notify", "get_notifications", "streams", "streams_connect")
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Benchmarks notifyd on this machine (load goes to 127.0.0.1 only).",
+    )
+    parser.add_argument(
+        "measurements",
+        nargs="*",
+        metavar="MEASUREMENT",
+        help=f"any of: {', '.join(MEASUREMENTS)} (default: all)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke test: 2 s per measurement, 100 streams",
+    )
+    parser.add_argument("--duration", type=int, help="seconds per load measurement")
+    parser.add_argument("--streams", type=int, help="open streams for streams/streams_connect")
+    parser.add_argument(
+        "--streams-per-channel",
+        type=int,
+        help="gRPC streams multiplexed on one channel (TCP connection); default 100",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="run each measurement N times and show the median run (default 1)",
+    )
+    parser.add_argument("--wrk-threads", type=int, help="wrk threads (default 1)")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="sample notifyd with py-spy (pip install py-spy) and print its hot spots; "
+        "py-spy slows it a little, so use the figures of an unprofiled run",
+    )
+    parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra environment for notifyd, e.g. NOTIFY_LOG_LEVEL=warning (repeatable)",
+    )
+    args = parser.parse_args(argv)
+    for item in args.env:
+        name, sep, _ = item.partition("=")
+        if not sep or not name:
+            parser.error(f"--env takes NAME=VALUE, not {item!r}")
+    unknown = [name for name in args.measurements if name not in MEASUREMENTS]
+    if unknown:
+        parser.error(f"unknown measurement(s) {', '.join(unknown)}; pick from {list(MEASUREMENTS)}")
+    return args
+
+
+def _raise_fd_limit() -> None:
+    """1,000 HTTP/1.1 streams need 1,000+ sockets here and in notifyd (which inherits it)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 65536 if hard == resource.RLIM_INFINITY else min(hard, 65536)
+    if soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
+def _background_load(seconds: float = 1.0) -> float:
+    """Cores busy on the machine while the bench itself is idle (other processes)."""
+    before = machine_busy_seconds()
+    time.sleep(seconds)
+    return (machine_busy_seconds() - before) / seconds
+
+
+def _run_one(name: str, settings: Settings) -> Report:
+    try:
+        return MEASUREMENTS[name](settings)
+    except Exception as exc:  # one broken measurement must not hide the others
+        failed = Report(name, "did not complete")
+        failed.check(f"{type(exc).__name__}: {exc}", False)
+        return failed
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    names = args.measurements or list(DEFAULT)
+    settings = Settings.make(quick=args.quick)
+    overrides = {
+        "duration_s": args.duration,
+        "stream_count": args.streams,
+        "streams_per_channel": args.streams_per_channel,
+        "wrk_threads": args.wrk_threads,
+    }
+    server_env = dict(item.split("=", 1) for item in args.env)
+    settings = dataclasses.replace(
+        settings,
+        server_env=server_env,
+        profile=args.profile,
+        **{key: value for key, value in overrides.items() if value is not None},
+    )
+    if args.profile and py_spy() is None:
+        print("--profile needs py-spy: .venv/bin/pip install py-spy", file=sys.stderr)
+        return 2
+    _raise_fd_limit()
+    info = report.machine()
+    print("notify benchmark" + (" (--quick: a smoke test, not figures)" if args.quick else ""))
+    if args.profile:
+        print("  --profile: py-spy slows notifyd; use the hot spots, not these figures")
+    print("  " + "; ".join(f"{key}: {value}" for key, value in info.items()))
+    print(
+        f"  {settings.duration_s} s per measurement after {settings.warmup_s} s warm-up, "
+        f"{settings.connections} connections / calls in flight, "
+        f"{settings.stream_count:,} streams, {settings.stream_samples} delivery samples",
+        flush=True,
+    )
+    if settings.server_env:
+        print(f"  notifyd environment: {settings.server_env}")
+    if {"notify_http", "get_notifications"} & set(names):
+        ensure_wrk()
+    background = _background_load()
+    print(f"  background load before starting: {background:.2f} cores busy", flush=True)
+    if background > 0.2:
+        print("  WARNING: the machine is not idle; figures will be lower than it can do")
+    idle_write, busy_write = loopback_write_us()
+    print(
+        f"  one 200-byte loopback send(): {idle_write:.0f} us when it wakes the peer, "
+        f"{busy_write:.0f} us back to back",
+        flush=True,
+    )
+    reports: list[Report] = []
+    for name in names:
+        print(f"\n-- running {name} ...", flush=True)
+        started = time.monotonic()
+        runs = [_run_one(name, settings) for _ in range(max(1, args.repeat))]
+        result = report.median_run(runs)
+        reports.append(result)
+        print(report.section(result, time.monotonic() - started), flush=True)
+    print("\nSummary")
+    print(report.summary(reports))
+    if args.json:
+        payload = {
+            "machine": info,
+            "settings": dataclasses.asdict(settings),
+            "reports": [dataclasses.asdict(r) for r in reports],
+        }
+        args.json.write_text(json.dumps(payload, indent=2) + "\n")
+    failed = any(not ok for r in reports for _, ok in r.checks)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
