@@ -85,6 +85,14 @@ class Notification:
     def key(self) -> PageKey:
         return PageKey(self.created_at_ms, self.id)
 
+    def copy(self) -> Notification:
+        """A detached copy; several times faster than dataclasses.replace."""
+        return Notification(
+            self.id, self.tenant_id, self.user_id, self.notification_id, self.channel,
+            self.subject_ref, self.subject_type, self.title, self.body, self.status,
+            self.created_at_ms, self.delivered_at_ms, self.ack_at_ms, self.read_at_ms,
+        )  # fmt: skip
+
 
 @dataclass(frozen=True, slots=True, order=True)
 class PageKey:

@@ -1,22 +1,41 @@
-"""JSON log lines on stderr: one object per line, easy to ship and query."""
+"""JSON log lines on stderr: one object per line, easy to ship and query.
+
+Per-RPC lines are on the hot path, so writing is buffered: lines go to an
+in-memory buffer that is flushed every FLUSH_INTERVAL seconds (by the
+server's event loop), when it grows past BUFFER_LIMIT, for every warning or
+error, and at exit. A crash can lose at most the last interval of lines.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import sys
+import threading
 import time
-from typing import Any
+from typing import Any, TextIO
+
+FLUSH_INTERVAL = 0.2
+BUFFER_LIMIT = 64 * 1024
 
 # Attributes every LogRecord has; anything else was passed via ``extra``.
 _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
 
 
 class JSONFormatter(logging.Formatter):
+    _second = -1
+    _stamp = ""
+
+    def _timestamp(self, created: float) -> str:
+        second = int(created)
+        if second != self._second:  # strftime once per second, not per line
+            self._second = second
+            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return f"{self._stamp}.{int((created - second) * 1000):03d}Z"
+
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
+            "ts": self._timestamp(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
@@ -29,12 +48,63 @@ class JSONFormatter(logging.Formatter):
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
+class JSONLineHandler(logging.Handler):
+    """Buffers formatted lines; warnings and errors are written at once."""
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__()
+        self._stream = stream
+        self._buffer: list[str] = []
+        self._size = 0
+        self._write_lock = threading.Lock()
+        self.setFormatter(JSONFormatter())
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record) + "\n"
+        except Exception:
+            self.handleError(record)
+            return
+        self._buffer.append(line)
+        self._size += len(line)
+        if record.levelno >= logging.WARNING or self._size >= BUFFER_LIMIT:
+            self.flush()
+
+    def flush(self) -> None:
+        with self._write_lock:
+            if not self._buffer:
+                return
+            lines, self._buffer, self._size = self._buffer, [], 0
+            try:
+                self._stream.write("".join(lines))
+                self._stream.flush()
+            except (OSError, ValueError):
+                pass  # stderr closed: nothing useful left to do with the lines
+
+
+_handler: JSONLineHandler | None = None
+
+
 def configure(level: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JSONFormatter())
+    global _handler
+    _handler = JSONLineHandler(sys.stderr)
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = [_handler]
     root.setLevel(level.upper())
     # The HTTP servers' own loggers would repeat what our middleware reports.
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "hypercorn.error"):
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def flush() -> None:
+    if _handler is not None:
+        _handler.flush()
+
+
+def log_fields(logger: logging.Logger, message: str, fields: dict[str, Any]) -> None:
+    """An INFO line with ``fields``, without the caller lookup of Logger.info (hot path)."""
+    if not logger.isEnabledFor(logging.INFO):
+        return
+    record = logging.LogRecord(logger.name, logging.INFO, "", 0, message, None, None)
+    record.__dict__.update(fields)
+    logger.handle(record)

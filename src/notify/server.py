@@ -23,7 +23,7 @@ from elloloop.notify.v1.notify_connect import (
     NotificationInternalServiceASGIApplication,
 )
 
-from notify import __version__
+from notify import __version__, logs
 from notify.api import codec
 from notify.api.client import ClientService
 from notify.api.cors import CORSMiddleware  # CORS (browser clients)
@@ -169,6 +169,12 @@ class NotifyServer:
         await self.store.close()
 
 
+async def _flush_logs_periodically() -> None:
+    while True:
+        await asyncio.sleep(logs.FLUSH_INTERVAL)
+        logs.flush()
+
+
 def _procedures(service_name: str) -> list[str]:
     """The HTTP paths of a service's RPCs, from the contract's descriptor."""
     service = notify_pb2.DESCRIPTOR.services_by_name[service_name]
@@ -207,6 +213,7 @@ async def serve(config: Config) -> None:
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    flusher = loop.create_task(_flush_logs_periodically())
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
@@ -217,4 +224,6 @@ async def serve(config: Config) -> None:
                 loop.remove_signal_handler(sig)
         logger.info("notify shutting down")
         await server.shutdown()
+        flusher.cancel()
         logger.info("notify stopped")
+        logs.flush()

@@ -16,8 +16,9 @@ from typing import Any
 import connectrpc._codec as connect_codec
 from connectrpc.code import Code
 from connectrpc.errors import ConnectError
-from google.protobuf import json_format
 from google.protobuf.message import DecodeError, Message
+
+from notify.api import fastjson
 
 
 class JSONCodec:
@@ -27,14 +28,12 @@ class JSONCodec:
     def encode(self, message: Message) -> bytes:
         # Zero values are written out, as the reference does: the Quick Start's
         # Notify answer is {"delivered": 0, "pending": 1, "failed": 0}.
-        return json_format.MessageToJson(
-            message, indent=None, always_print_fields_with_no_presence=True
-        ).encode()
+        return fastjson.to_json(message)
 
     def decode(self, data: bytes | bytearray, message: Any) -> Any:
         try:
-            json_format.Parse(bytes(data) or b"{}", message, ignore_unknown_fields=True)
-        except (json_format.ParseError, UnicodeDecodeError, ValueError) as exc:
+            fastjson.parse_into(bytes(data), message)
+        except ValueError as exc:
             raise ConnectError(
                 Code.INVALID_ARGUMENT, f"request body is not valid JSON for {_name(message)}: {exc}"
             ) from None

@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from notify.api.context import RequestInfo, current_request
+from notify.logs import log_fields
 from notify.metrics import Metrics
 
 ASGIApp = Any
@@ -165,17 +166,17 @@ class ObservedApp:
             labels = (procedure, outcome.protocol, code)
             self._requests.labels(*labels).inc()
             self._duration.labels(*labels).observe(elapsed)
-            if rpc_log.isEnabledFor(logging.INFO):
-                # Never the headers: they carry the JWT and the internal token.
-                rpc_log.info(
-                    "rpc",
-                    extra={
-                        "procedure": procedure if procedure != "unknown" else path[:200],
-                        "protocol": outcome.protocol,
-                        "code": code,
-                        "latency_ms": round(elapsed * 1000, 3),
-                        "tenant": info.tenant_id,
-                        "user": info.user_id,
-                        "request_id": info.request_id,
-                    },
-                )
+            # Never the headers: they carry the JWT and the internal token.
+            log_fields(
+                rpc_log,
+                "rpc",
+                {
+                    "procedure": procedure if procedure != "unknown" else path[:200],
+                    "protocol": outcome.protocol,
+                    "code": code,
+                    "latency_ms": round(elapsed * 1000, 3),
+                    "tenant": info.tenant_id,
+                    "user": info.user_id,
+                    "request_id": info.request_id,
+                },
+            )

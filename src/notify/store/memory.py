@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from notify.domain import (
     Channel,
@@ -49,9 +49,9 @@ class MemoryStore:
             key = (row.tenant_id, row.user_id, row.notification_id, int(row.channel))
             existing = self._by_key.get(key)
             if existing is not None:
-                result.append(StoredRow(replace(existing), created=False))
+                result.append(StoredRow(existing.copy(), created=False))
                 continue
-            stored = replace(row)
+            stored = row.copy()
             self._by_key[key] = stored
             inbox = self._inboxes.get((row.tenant_id, row.user_id))
             if inbox is None:
@@ -61,7 +61,7 @@ class MemoryStore:
             if stored.status.unread:
                 _insert(inbox.unread, page_key)
             inbox.rows[stored.id] = stored
-            result.append(StoredRow(replace(stored), created=True))
+            result.append(StoredRow(stored.copy(), created=True))
         return result
 
     async def mark_delivered(self, rows: Sequence[Notification], at_ms: int) -> None:
@@ -79,7 +79,7 @@ class MemoryStore:
         keys = inbox.unread if page.unread_only else inbox.keys
         end = len(keys) if page.after is None else bisect.bisect_left(keys, page.after)
         start = max(0, end - page.limit)
-        rows = [replace(inbox.rows[key.id]) for key in reversed(keys[start:end])]
+        rows = [inbox.rows[key.id].copy() for key in reversed(keys[start:end])]
         next_key = rows[-1].key if start > 0 and rows else None
         return RowPage(rows=rows, next_key=next_key, unread_count=len(inbox.unread))
 
@@ -94,7 +94,7 @@ class MemoryStore:
         for index in range(bisect.bisect_right(keys, after), len(keys)):
             row = inbox.rows[keys[index].id]
             if row.channel is channel:
-                rows.append(replace(row))
+                rows.append(row.copy())
                 if len(rows) >= limit:
                     break
         return rows
@@ -111,7 +111,7 @@ class MemoryStore:
         if stored.status is not Status.READ:
             stored.status = Status.READ
             stored.read_at_ms = at_ms
-        return replace(stored)
+        return stored.copy()
 
     async def upsert_device(self, device: Device) -> None:
         self._devices.setdefault((device.tenant_id, device.user_id), {})[device.device_type] = (
