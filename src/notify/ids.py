@@ -10,6 +10,7 @@ in one millisecond.
 from __future__ import annotations
 
 import os
+import random
 import threading
 import time
 import uuid
@@ -18,6 +19,9 @@ _RAND_BITS = 74
 _RAND_MASK = (1 << _RAND_BITS) - 1
 _RAND_B_BITS = 62
 _lock = threading.Lock()
+# Ids need to be unique, not secret (every read checks the caller owns the
+# row), so a PRNG seeded from the OS will do; os.urandom per id was a syscall.
+_random = random.Random(os.urandom(32))
 _last_ms = 0
 _last_rand = 0
 
@@ -29,11 +33,11 @@ def new_id(now_ms: int | None = None) -> str:
         if millis > _last_ms:
             # A fresh millisecond: start at a random point in its lower half,
             # leaving room to count up.
-            rand = int.from_bytes(os.urandom(10), "big") & (_RAND_MASK >> 1)
+            rand = _random.getrandbits(_RAND_BITS - 1)
         else:
             # Same millisecond (or the clock stepped back): count up from the last id.
             millis = _last_ms
-            rand = _last_rand + 1 + (os.urandom(1)[0])
+            rand = _last_rand + 1 + _random.getrandbits(8)
             if rand > _RAND_MASK:
                 millis, rand = millis + 1, 0
         _last_ms, _last_rand = millis, rand

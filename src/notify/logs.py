@@ -65,9 +65,12 @@ class JSONLineHandler(logging.Handler):
         except Exception:
             self.handleError(record)
             return
+        self.write(line, urgent=record.levelno >= logging.WARNING)
+
+    def write(self, line: str, *, urgent: bool = False) -> None:
         self._buffer.append(line)
         self._size += len(line)
-        if record.levelno >= logging.WARNING or self._size >= BUFFER_LIMIT:
+        if urgent or self._size >= BUFFER_LIMIT:
             self.flush()
 
     def flush(self) -> None:
@@ -102,8 +105,21 @@ def flush() -> None:
 
 
 def log_fields(logger: logging.Logger, message: str, fields: dict[str, Any]) -> None:
-    """An INFO line with ``fields``, without the caller lookup of Logger.info (hot path)."""
+    """An INFO line with ``fields``: the per-RPC hot path.
+
+    With our handler installed the line is formatted here directly, skipping
+    LogRecord and the caller lookup of Logger.info; otherwise it goes through
+    logging as usual (as in tests, where pytest captures records).
+    """
     if not logger.isEnabledFor(logging.INFO):
+        return
+    handler = _handler
+    if handler is not None and logging.getLogger().handlers == [handler] and logger.propagate:
+        created = time.time()
+        assert isinstance(handler.formatter, JSONFormatter)
+        entry = {"ts": handler.formatter._timestamp(created), "level": "info",
+                 "logger": logger.name, "msg": message, **fields}  # fmt: skip
+        handler.write(json.dumps(entry, default=str, ensure_ascii=False) + "\n")
         return
     record = logging.LogRecord(logger.name, logging.INFO, "", 0, message, None, None)
     record.__dict__.update(fields)

@@ -166,7 +166,11 @@ class NotifyServer:
         self._metrics_listener.stop_accepting()
         await self._metrics_listener.shutdown_connections()
         await self._metrics_listener.abort()
-        await self.store.close()
+        try:
+            async with asyncio.timeout(max(1.0, deadline - time.monotonic())):
+                await self.store.close()
+        except TimeoutError:
+            logger.warning("store did not close in time")
 
 
 async def _flush_logs_periodically() -> None:

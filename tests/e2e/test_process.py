@@ -177,6 +177,22 @@ def test_sigterm_drains_streams_and_in_flight_calls(notifyd: Notifyd) -> None:
     http.close()
 
 
+def test_silent_and_idle_connections_do_not_hold_up_shutdown(notifyd: Notifyd) -> None:
+    started = notifyd.wait_for_log("notify started")
+    silent = socket.create_connection(("127.0.0.1", started["client_port"]))
+    idle_h2 = grpc.insecure_channel(f"127.0.0.1:{started['client_port']}")
+    with pytest.raises(grpc.RpcError):
+        notify_pb2_grpc.NotificationClientServiceStub(idle_h2).GetNotifications(
+            pb.GetNotificationsRequest(), timeout=5
+        )  # unauthenticated, but the HTTP/2 connection stays open and idle
+    began = time.monotonic()
+    notifyd.proc.send_signal(signal.SIGTERM)
+    assert notifyd.proc.wait(timeout=15) == 0
+    assert time.monotonic() - began < 5  # well inside the 10 s shutdown timeout
+    silent.close()
+    idle_h2.close()
+
+
 def test_sigint_on_idle_server_exits_zero(notifyd: Notifyd) -> None:
     notifyd.wait_for_log("notify started")
     notifyd.proc.send_signal(signal.SIGINT)

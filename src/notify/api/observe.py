@@ -121,6 +121,7 @@ class ObservedApp:
         self._requests = metrics.rpc_requests
         self._duration = metrics.rpc_duration
         self._procedures = frozenset(procedures)
+        self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
         self.in_flight = 0
 
     async def __call__(self, scope: Message, receive: Any, send: Any) -> None:
@@ -164,8 +165,12 @@ class ObservedApp:
             elapsed = time.perf_counter() - started
             code = "canceled" if info.disconnected and outcome.code == "ok" else outcome.code
             labels = (procedure, outcome.protocol, code)
-            self._requests.labels(*labels).inc()
-            self._duration.labels(*labels).observe(elapsed)
+            children = self._children.get(labels)
+            if children is None:  # bounded: known procedures x protocols x codes
+                children = (self._requests.labels(*labels), self._duration.labels(*labels))
+                self._children[labels] = children
+            children[0].inc()
+            children[1].observe(elapsed)
             # Never the headers: they carry the JWT and the internal token.
             log_fields(
                 rpc_log,

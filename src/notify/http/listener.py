@@ -30,9 +30,10 @@ logger = logging.getLogger("notify.http")
 
 H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
-# Concurrent HTTP/2 streams per connection. hypercorn's stream handling
-# degrades past ~1,000 on one connection; clients open more connections.
-H2_MAX_CONCURRENT_STREAMS = 1000
+# Concurrent HTTP/2 streams per connection. hypercorn's priority tree holds
+# at most 1,000 nodes including its root: a 1,000th stream makes it drop the
+# whole connection (GOAWAY PROTOCOL_ERROR), so advertise one less.
+H2_MAX_CONCURRENT_STREAMS = 999
 
 
 class Listener:
@@ -64,8 +65,12 @@ class Listener:
         self._h2_config.keep_alive_max_requests = 2**62
         self._h2_config.h2_max_concurrent_streams = H2_MAX_CONCURRENT_STREAMS
         self._h2_config.read_timeout = None
+        # hypercorn's default error log is its own plain-text stream handler;
+        # route it through ours so stderr stays one JSON object per line.
+        self._h2_config.errorlog = logging.getLogger("hypercorn.error")
         self._h2_context = WorkerContext(None)
         self._h2_tasks: set[asyncio.Task[None]] = set()
+        self._undecided: set[asyncio.Transport] = set()  # connected, protocol not known yet
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -85,12 +90,14 @@ class Listener:
 
     async def shutdown_connections(self) -> None:
         """Asks every connection to close once its in-flight requests are done."""
+        for transport in list(self._undecided):
+            transport.close()  # connected but silent: nothing is in flight on it
         for protocol in list(self._h1_state.connections):
             protocol.shutdown()
         await self._h2_context.terminated.set()
 
     def idle(self) -> bool:
-        return not self._h1_state.connections and not self._h2_tasks
+        return not self._h1_state.connections and not self._h2_tasks and not self._undecided
 
     async def wait_idle(self) -> None:
         while not self.idle():
@@ -101,15 +108,16 @@ class Listener:
 
     async def abort(self) -> None:
         """Drops whatever is still open (past the shutdown timeout)."""
+        for transport in list(self._undecided):
+            transport.abort()
         for protocol in list(self._h1_state.connections):
             protocol.transport.abort()
         for task in list(self._h2_tasks):
             task.cancel()
         if self._h2_tasks:
-            await asyncio.gather(*self._h2_tasks, return_exceptions=True)
-        if self._server is not None:
-            with contextlib.suppress(Exception):
-                await self._server.wait_closed()
+            # Bounded: a connection task that swallows cancellation must not
+            # keep the process from exiting.
+            await asyncio.wait(set(self._h2_tasks), timeout=1.0)
 
     def _serve_h1(self, transport: asyncio.Transport, data: bytes) -> None:
         protocol = HttpToolsProtocol(
@@ -146,6 +154,7 @@ class _Sniffer(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it.
         self._transport = cast(asyncio.Transport, transport)
+        self._listener._undecided.add(self._transport)
         sock = transport.get_extra_info("socket")
         if sock is not None:
             with contextlib.suppress(OSError):
@@ -157,10 +166,13 @@ class _Sniffer(asyncio.Protocol):
         head = self._buffer[: len(H2_PREFACE)]
         if H2_PREFACE.startswith(head) and len(head) < len(H2_PREFACE):
             return  # could still be HTTP/2: wait for the rest of the preface
+        self._listener._undecided.discard(self._transport)
         if head == H2_PREFACE:
             self._listener._serve_h2(self._transport, self._buffer)
         else:
             self._listener._serve_h1(self._transport, self._buffer)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._transport is not None:
+            self._listener._undecided.discard(self._transport)
         self._transport = None
