@@ -122,7 +122,6 @@ class ObservedApp:
         self._duration = metrics.rpc_duration
         self._procedures = frozenset(procedures)
         self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
-        self.in_flight = 0
 
     async def __call__(self, scope: Message, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -156,11 +155,9 @@ class ObservedApp:
             await send(message)
 
         token = current_request.set(info)
-        self.in_flight += 1
         try:
             await self._app(scope, observed_receive, observed_send)
         finally:
-            self.in_flight -= 1
             current_request.reset(token)
             elapsed = time.perf_counter() - started
             code = "canceled" if info.disconnected and outcome.code == "ok" else outcome.code
