@@ -375,3 +375,88 @@ def test_slow_consumer_is_ended_and_others_keep_up(http: httpx.Client) -> None:
         assert b'"resource_exhausted"' in data
         assert b"reconnect and page what was missed" in data
         slow.close()
+
+
+class RawGrpcStream:
+    """StreamEvents over gRPC on a bare HTTP/2 connection whose flow control we hold.
+
+    grpcio buffers whatever the server sends, so it cannot play a client that
+    stops reading; with h2 directly, no WINDOW_UPDATE is sent until we say so.
+    """
+
+    def __init__(self, port: int, authorization: str) -> None:
+        import h2.config
+        import h2.connection
+
+        self.sock = socket.create_connection(("127.0.0.1", port))
+        self.conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+        self.conn.initiate_connection()
+        self.stream_id = self.conn.get_next_available_stream_id()
+        self.conn.send_headers(
+            self.stream_id,
+            [
+                (":method", "POST"),
+                (":scheme", "http"),
+                (":authority", f"127.0.0.1:{port}"),
+                (":path", "/elloloop.notify.v1.NotificationClientService/StreamEvents"),
+                ("content-type", "application/grpc"),
+                ("te", "trailers"),
+                ("authorization", authorization),
+            ],
+        )
+        self.conn.send_data(self.stream_id, envelope(b""), end_stream=True)
+        self.sock.sendall(self.conn.data_to_send())
+        self.data = b""
+        self.trailers: dict[str, str] = {}
+
+    def read(self, *, open_window: bool) -> None:
+        """Reads one chunk off the socket; with open_window, hands the window back."""
+        import h2.events
+
+        chunk = self.sock.recv(1 << 16)
+        if not chunk:
+            raise ConnectionError("server closed the connection")
+        for event in self.conn.receive_data(chunk):
+            if isinstance(event, h2.events.DataReceived):
+                self.data += event.data
+                if open_window:
+                    self.conn.acknowledge_received_data(
+                        event.flow_controlled_length, event.stream_id
+                    )
+            elif isinstance(event, h2.events.TrailersReceived):
+                self.trailers = {k.decode(): v.decode() for k, v in event.headers}
+        self.sock.sendall(self.conn.data_to_send())
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_slow_grpc_consumer_is_ended_and_others_keep_up(http: httpx.Client) -> None:
+    """The same over gRPC: HTTP/2 flow control stalls the stream, the queue fills."""
+    with running_server(live_queue_size=8) as server:
+        slow = RawGrpcStream(server.ports.client, "Bearer dev:user-alice:acme")
+        while len(slow.data) < 5:
+            slow.read(open_window=False)  # the handshake arrives; then we stop reading
+        fast = ConnectStream(http, server.client_url("StreamEvents"), dev_auth(), {})
+        fast.next()
+        assert server.server is not None
+        hub = server.server.hub
+
+        async def open_sessions() -> int:
+            return len(hub)
+
+        sent = 0
+        while server.call(open_sessions()) == 2:
+            assert sent < 500, "the slow stream was never ended"
+            http.post(server.internal_url(), json=notify_body(f"big-{sent}", body="x" * 60_000))
+            assert fast.next()["notification"]["notification"]["notificationId"] == f"big-{sent}"
+            sent += 1
+        assert metric(server, http, "notify_streams_ended_total", reason="slow_consumer") == 1
+        fast.close()
+        # Reading again, the client gets what was buffered, then the status.
+        slow.sock.settimeout(10)
+        while not slow.trailers:
+            slow.read(open_window=True)
+        assert slow.trailers["grpc-status"] == str(grpc.StatusCode.RESOURCE_EXHAUSTED.value[0])
+        assert "reconnect" in slow.trailers["grpc-message"]
+        slow.close()

@@ -26,6 +26,8 @@ from hypercorn.config import Config as HypercornConfig
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
+from notify.http import h2fix
+
 logger = logging.getLogger("notify.http")
 
 H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
@@ -40,6 +42,7 @@ class Listener:
     """Serves ``app`` on (host, port); port 0 binds a free port, read back from ``port``."""
 
     def __init__(self, app: Any, host: str, port: int, *, name: str) -> None:
+        h2fix.install()
         self.name = name
         self._host = host
         self._requested_port = port
