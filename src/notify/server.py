@@ -85,6 +85,7 @@ class NotifyServer:
         )
         self.notifier = Notifier(self.store, self.hub, self.rounds, self.metrics)
         self._shutting_down = False
+        self._listening = False
         client_app = NotificationClientServiceASGIApplication(
             ClientService(
                 self.notifier,
@@ -127,10 +128,13 @@ class NotifyServer:
         await self._metrics_listener.start()
         for listener in self._api_listeners:
             await listener.start()
+        self._listening = True
 
     async def _readiness(self) -> str | None:
         if self._shutting_down:
             return "shutting down"
+        if not self._listening:
+            return "starting: the API listeners are not up yet"
         await self.store.ping()
         return None
 
