@@ -94,6 +94,7 @@ def configure(level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [_handler]
     root.setLevel(level.upper())
+    logging.getLogger("notify.lifecycle").setLevel(logging.INFO)
     # The HTTP servers' own loggers would repeat what our middleware reports.
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "hypercorn.error"):
         logging.getLogger(name).setLevel(logging.WARNING)

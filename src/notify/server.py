@@ -44,6 +44,9 @@ from notify.store.instrumented import InstrumentedStore
 from notify.store.postgres import PostgresStore
 
 logger = logging.getLogger("notify.server")
+# Start and stop lines (version, driver, ports) are written at every log
+# level: operators and tools read the bound ports from them.
+lifecycle = logging.getLogger("notify.lifecycle")
 
 # Requests bigger than this are refused with RESOURCE_EXHAUSTED: a Notify to
 # MAX_USERS_PER_NOTIFY users with a full body fits comfortably.
@@ -208,7 +211,7 @@ async def serve(config: Config) -> None:
             "DEV MODE IS ON: dev tokens are accepted and the internal token is not checked; "
             "never run this in production"
         )
-    logger.info(
+    lifecycle.info(
         "notify started",
         extra={
             "version": __version__,
@@ -230,8 +233,8 @@ async def serve(config: Config) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(Exception):
                 loop.remove_signal_handler(sig)
-        logger.info("notify shutting down")
+        lifecycle.info("notify shutting down")
         await server.shutdown()
         flusher.cancel()
-        logger.info("notify stopped")
+        lifecycle.info("notify stopped")
         logs.flush()

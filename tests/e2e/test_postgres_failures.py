@@ -78,7 +78,7 @@ def test_migrate_command(cluster: PostgresCluster) -> None:
         [notifyd, "migrate"], env=environ, capture_output=True, text=True, timeout=60
     )
     assert first.returncode == 0, first.stderr
-    assert "applied 0001_notifications" in first.stdout
+    assert "applied 0001_notifications, 0002_unread_trigger_without_join" in first.stdout
     second = subprocess.run(
         [notifyd, "migrate"], env=environ, capture_output=True, text=True, timeout=60
     )

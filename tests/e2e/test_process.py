@@ -193,6 +193,24 @@ def test_silent_and_idle_connections_do_not_hold_up_shutdown(notifyd: Notifyd) -
     idle_h2.close()
 
 
+def test_start_line_is_written_at_every_log_level() -> None:
+    process = Notifyd(NOTIFY_LOG_LEVEL="error")
+    try:
+        started = process.wait_for_log("notify started")
+        assert started["client_port"] > 0
+        assert started["version"]
+        with httpx.Client(timeout=10) as http:
+            url = f"http://127.0.0.1:{started['internal_port']}/elloloop.notify.v1.NotificationInternalService/Notify"
+            http.post(url, json={"tenantId": "t", "notificationId": "n", "userIds": ["u"]})
+        process.proc.send_signal(signal.SIGTERM)
+        assert process.proc.wait(timeout=15) == 0
+        process._reader.join(timeout=10)
+    finally:
+        process.stop()
+    messages = [json.loads(line)["msg"] for line in process.log]
+    assert messages == ["notify started", "notify shutting down", "notify stopped"]  # no rpc lines
+
+
 def test_sigint_on_idle_server_exits_zero(notifyd: Notifyd) -> None:
     notifyd.wait_for_log("notify started")
     notifyd.proc.send_signal(signal.SIGINT)
