@@ -1,7 +1,8 @@
 """``python -m bench [--quick] [measurement ...]``: benchmark notifyd on this machine.
 
-Each measurement starts its own notifyd (memory store, dev-mode auth, free
-ports on 127.0.0.1), loads it, and SIGTERMs it. ``make bench`` runs them all.
+Each measurement starts its own notifyd (memory store, or a throwaway
+PostgreSQL cluster for the ``pg_*`` ones; dev-mode auth, free ports on
+127.0.0.1), loads it, and SIGTERMs it. ``make bench`` runs them all.
 """
 
 from __future__ import annotations
@@ -9,19 +10,18 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import resource
+import signal
 import sys
 import time
 from pathlib import Path
 
 from bench import report
 from bench.calibrate import loopback_write_us
-from bench.measurements import MEASUREMENTS, Report, Settings
+from bench.measurements import Report, Settings
 from bench.profile import py_spy
-from bench.server import machine_busy_seconds
+from bench.registry import DEFAULT, MEASUREMENTS, WRK_MEASUREMENTS
+from bench.server import machine_busy_seconds, raise_fd_limit
 from bench.wrk import ensure_wrk
-
-DEFAULT = ("notify_http", "grpc_notify", "get_notifications", "streams", "streams_connect")
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -33,12 +33,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "measurements",
         nargs="*",
         metavar="MEASUREMENT",
-        help=f"any of: {', '.join(MEASUREMENTS)} (default: all)",
+        help=f"any of: {', '.join(MEASUREMENTS)} (default: all of them)",
     )
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="smoke test: 2 s per measurement, 100 streams",
+        help="smoke test: 2 s per measurement, fewer streams, rows and repetitions",
     )
     parser.add_argument("--duration", type=int, help="seconds per load measurement")
     parser.add_argument("--streams", type=int, help="open streams for streams/streams_connect")
@@ -79,12 +79,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def _raise_fd_limit() -> None:
-    """1,000 HTTP/1.1 streams need 1,000+ sockets here and in notifyd (which inherits it)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = 65536 if hard == resource.RLIM_INFINITY else min(hard, 65536)
-    if soft < wanted:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+def _terminated(signum: int, frame: object) -> None:
+    """SIGTERM unwinds like Ctrl-C, so every notifyd and PostgreSQL cluster is stopped."""
+    raise SystemExit(128 + signum)
 
 
 def _background_load(seconds: float = 1.0) -> float:
@@ -123,7 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile and py_spy() is None:
         print("--profile needs py-spy: .venv/bin/pip install py-spy", file=sys.stderr)
         return 2
-    _raise_fd_limit()
+    signal.signal(signal.SIGTERM, _terminated)
+    # 5,000 HTTP/1.1 streams need 5,000+ sockets here; notifyd gets its own raise.
+    raise_fd_limit()
     info = report.machine()
     print("notify benchmark" + (" (--quick: a smoke test, not figures)" if args.quick else ""))
     if args.profile:
@@ -135,9 +134,17 @@ def main(argv: list[str] | None = None) -> int:
         f"{settings.stream_count:,} streams, {settings.stream_samples} delivery samples",
         flush=True,
     )
+    print(
+        f"  streams_5k: {settings.many_streams:,} streams; fanout_same_user: "
+        f"{settings.same_user_streams:,} streams x {settings.same_user_rounds} rounds; "
+        f"resume: {settings.resume_missed:,} missed x {settings.resume_rounds} rounds; "
+        f"pg_fanout: {settings.fanout_users:,} users x {settings.fanout_calls} calls; "
+        f"pg_get_notifications: {settings.pg_seed_rows:,} rows",
+        flush=True,
+    )
     if settings.server_env:
         print(f"  notifyd environment: {settings.server_env}")
-    if {"notify_http", "get_notifications"} & set(names):
+    if WRK_MEASUREMENTS & set(names):
         ensure_wrk()
     background = _background_load()
     print(f"  background load before starting: {background:.2f} cores busy", flush=True)

@@ -2,15 +2,20 @@
 
 Each returns a Report: the headline figures (with their targets), detail
 lines, and the sanity checks that make the figures trustworthy (no errors,
-every Notify really stored a new row, every frame arrived, ...).
+every Notify really stored a new row, every frame arrived, ...). The first
+five live here with what they all share; bench.live and bench.postgres hold
+the others, and bench.registry names them all.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import resource
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +42,14 @@ class Settings:
     stream_samples: int
     streams_per_channel: int
     seed_rows: int
+    many_streams: int  # streams_5k
+    fanout_users: int  # pg_fanout: users per Notify call
+    fanout_calls: int  # pg_fanout: measured calls (median)
+    same_user_streams: int  # fanout_same_user: streams of the one user
+    same_user_rounds: int  # fanout_same_user: measured Notify calls (median)
+    resume_missed: int  # resume: notifications missed before reconnecting
+    resume_rounds: int  # resume: measured reconnects (median)
+    pg_seed_rows: int  # pg_get_notifications: rows in the one inbox
     server_env: dict[str, str] = field(default_factory=dict)  # extra NOTIFY_* (``--env``)
     profile: bool = False  # sample each notifyd with py-spy (``--profile``)
 
@@ -55,6 +68,14 @@ class Settings:
             stream_samples=100 if quick else 500,
             streams_per_channel=100,
             seed_rows=1000,
+            many_streams=500 if quick else 5000,
+            fanout_users=1000,
+            fanout_calls=3 if quick else 10,
+            same_user_streams=200 if quick else 1000,
+            same_user_rounds=3 if quick else 10,
+            resume_missed=200 if quick else 1000,
+            resume_rounds=2 if quick else 5,
+            pg_seed_rows=10_000 if quick else 100_000,
         )
 
 
@@ -97,9 +118,26 @@ class Report:
         self.checks.append((description, ok))
 
 
-def _with_server(settings: Settings, report: Report, body: Callable[[Notifyd], None]) -> Report:
-    """Runs ``body`` against a fresh notifyd, then SIGTERMs it and checks the exit."""
-    server = Notifyd(extra_env=settings.server_env).start()
+# Other processes that belong to a measurement (PostgreSQL): a context manager
+# whose list gets (name, cores used over the block) when the block ends.
+OtherCpuMeter = Callable[[], AbstractContextManager[list[tuple[str, float]]]]
+
+
+def no_other_cpu() -> AbstractContextManager[list[tuple[str, float]]]:
+    return contextlib.nullcontext([])
+
+
+def with_server(
+    settings: Settings,
+    report: Report,
+    body: Callable[[Notifyd], None],
+    env: dict[str, str] | None = None,
+) -> Report:
+    """Runs ``body`` against a fresh notifyd, then SIGTERMs it and checks the exit.
+
+    ``env``: the measurement's own NOTIFY_* settings; ``--env`` overrides them.
+    """
+    server = Notifyd(extra_env={**(env or {}), **settings.server_env}).start()
     profiler: Profiler | None = None
     try:
         profiler = Profiler(server.pid) if settings.profile else None
@@ -156,7 +194,7 @@ def notify_http(settings: Settings) -> Report:
             f"{settings.connections} connections, {settings.wrk_threads} wrk thread(s); "
             f"p90 {result.p90_ms:.2f} ms, max {result.max_ms:.1f} ms"
         )
-        report.details.append(_cpu_line(report, result.server_cpu, "wrk", result.wrk_cpu_cores))
+        report.details.append(cpu_line(report, result.server_cpu, "wrk", result.wrk_cpu_cores))
         report.check(f"non-2xx responses: {result.errors_status}", result.errors_status == 0)
         report.check(f"socket errors: {result.errors_socket}", result.errors_socket == 0)
         report.check(
@@ -165,7 +203,7 @@ def notify_http(settings: Settings) -> Report:
             result.requests <= stored <= result.requests + settings.connections,
         )
 
-    return _with_server(settings, report, body)
+    return with_server(settings, report, body)
 
 
 # -- 2. Notify over gRPC (grpc.aio workers) -----------------------------------
@@ -198,7 +236,7 @@ def grpc_notify(settings: Settings) -> Report:
             f"p90 {result.p90_ms:.2f} ms, max {result.max_ms:.1f} ms"
         )
         report.details.append(
-            _cpu_line(report, result.server_cpu, "load workers", result.client_cpu_cores)
+            cpu_line(report, result.server_cpu, "load workers", result.client_cpu_cores)
         )
         errors = sum(result.errors.values())
         report.check(f"failed calls: {errors} {result.errors or ''}".rstrip(), errors == 0)
@@ -209,7 +247,7 @@ def grpc_notify(settings: Settings) -> Report:
             stored >= result.calls,
         )
 
-    return _with_server(settings, report, body)
+    return with_server(settings, report, body)
 
 
 # -- 3. GetNotifications, a 1,000-row inbox (wrk) ------------------------------
@@ -223,39 +261,61 @@ def get_notifications(settings: Settings) -> Report:
 
     def body(server: Notifyd) -> None:
         seeded_s = asyncio.run(_seed_inbox(server, settings.seed_rows))
-        page = asyncio.run(_first_page(server))
-        rows = len(page.get("notifications", []))
-        unread = page.get("unreadCount", 0)
-        report.check(
-            f"seeded {settings.seed_rows:,} rows in {seeded_s:.2f} s; the first page has "
-            f"{rows} rows, unreadCount {unread}, a next cursor: {bool(page.get('nextCursor'))}",
-            rows == 20 and unread == settings.seed_rows and bool(page.get("nextCursor")),
-        )
-        script = wrk.static_post_script(
-            wrk.GET_NOTIFICATIONS_PATH,
-            '{"limit":20}',
-            {"Authorization": f"Bearer dev:{READER}:{TENANT}"},
-        )
-        common = {"connections": settings.connections, "threads": settings.wrk_threads}
-        url = server.client_url
-        wrk.run_wrk(server, url, script, duration_s=settings.warmup_s, **common)
-        result = wrk.run_wrk(server, url, script, duration_s=settings.duration_s, **common)
-        report.figures += [
-            Figure("GetNotifications (limit 20)", result.rps, "req/s", 5000),
-            Figure("  latency p50", result.p50_ms, "ms"),
-            Figure("  latency p99", result.p99_ms, "ms"),
-            Figure("  non-2xx responses", result.errors_status, "", 0, at_least=False),
-        ]
-        report.details.append(
-            f"{result.requests:,} requests in {result.duration_s:.1f} s, "
-            f"{settings.connections} connections; p90 {result.p90_ms:.2f} ms, "
-            f"max {result.max_ms:.1f} ms"
-        )
-        report.details.append(_cpu_line(report, result.server_cpu, "wrk", result.wrk_cpu_cores))
-        report.check(f"non-2xx responses: {result.errors_status}", result.errors_status == 0)
-        report.check(f"socket errors: {result.errors_socket}", result.errors_socket == 0)
+        load_get_notifications(server, settings, report, rows=settings.seed_rows, seeded_s=seeded_s)
 
-    return _with_server(settings, report, body)
+    return with_server(settings, report, body)
+
+
+def load_get_notifications(
+    server: Notifyd,
+    settings: Settings,
+    report: Report,
+    *,
+    rows: int,
+    seeded_s: float,
+    target: float = 5000,
+    label: str = "GetNotifications (limit 20)",
+    newest_id: str | None = None,
+    meter: OtherCpuMeter = no_other_cpu,
+) -> None:
+    """Checks the seeded inbox's first page, then wrk's GetNotifications {limit: 20}."""
+    page = asyncio.run(first_page(server))
+    found = len(page.get("notifications", []))
+    unread = int(page.get("unreadCount", 0))
+    first_id = page["notifications"][0]["notificationId"] if found else ""
+    report.check(
+        f"seeded {rows:,} rows in {seeded_s:.2f} s; the first page has "
+        f"{found} rows, unreadCount {unread}, a next cursor: {bool(page.get('nextCursor'))}"
+        + (f", newest first ({first_id})" if newest_id else ""),
+        found == 20
+        and unread == rows
+        and bool(page.get("nextCursor"))
+        and (newest_id is None or first_id == newest_id),
+    )
+    script = wrk.static_post_script(
+        wrk.GET_NOTIFICATIONS_PATH,
+        '{"limit":20}',
+        {"Authorization": f"Bearer dev:{READER}:{TENANT}"},
+    )
+    common = {"connections": settings.connections, "threads": settings.wrk_threads}
+    url = server.client_url
+    wrk.run_wrk(server, url, script, duration_s=settings.warmup_s, **common)
+    with meter() as others:
+        result = wrk.run_wrk(server, url, script, duration_s=settings.duration_s, **common)
+    report.figures += [
+        Figure(label, result.rps, "req/s", target),
+        Figure("  latency p50", result.p50_ms, "ms"),
+        Figure("  latency p99", result.p99_ms, "ms"),
+        Figure("  non-2xx responses", result.errors_status, "", 0, at_least=False),
+    ]
+    report.details.append(
+        f"{result.requests:,} requests in {result.duration_s:.1f} s, "
+        f"{settings.connections} connections; p90 {result.p90_ms:.2f} ms, "
+        f"max {result.max_ms:.1f} ms"
+    )
+    report.details.append(cpu_line(report, result.server_cpu, "wrk", result.wrk_cpu_cores, others))
+    report.check(f"non-2xx responses: {result.errors_status}", result.errors_status == 0)
+    report.check(f"socket errors: {result.errors_socket}", result.errors_socket == 0)
 
 
 async def _seed_inbox(server: Notifyd, rows: int) -> float:
@@ -284,7 +344,7 @@ async def _seed_inbox(server: Notifyd, rows: int) -> float:
     return time.perf_counter() - started
 
 
-async def _first_page(server: Notifyd) -> dict[str, Any]:
+async def first_page(server: Notifyd) -> dict[str, Any]:
     connection = await h1.Connection("127.0.0.1", server.ports.client).connect()
     try:
         response = await connection.post_json(
@@ -303,20 +363,23 @@ async def _first_page(server: Notifyd) -> dict[str, Any]:
 # -- 4. Open streams: delivery latency and memory per stream ------------------
 
 
-def _streams(settings: Settings, protocol: str, name: str, title: str) -> Report:
+def run_streams(
+    settings: Settings, protocol: str, name: str, title: str, count: int | None = None
+) -> Report:
+    """``count`` streams (default ``settings.stream_count``) for as many users."""
     report = Report(name, title)
 
     def body(server: Notifyd) -> None:
         result = streams.run(
             server,
             protocol=protocol,
-            streams=settings.stream_count,
+            streams=count or settings.stream_count,
             samples=settings.stream_samples,
             per_connection=settings.streams_per_channel,
         )
         label = "gRPC" if protocol == "grpc" else "Connect/HTTP1.1"
         report.figures += [
-            Figure(f"Delivery p50, {label} streams", result.latency(50), "ms"),
+            Figure(f"Delivery p50, {result.streams:,} {label} streams", result.latency(50), "ms"),
             Figure(
                 f"Delivery p99, {result.streams:,} {label} streams",
                 result.latency(99),
@@ -325,7 +388,7 @@ def _streams(settings: Settings, protocol: str, name: str, title: str) -> Report
                 at_least=False,
             ),
             Figure(
-                f"Server RSS per open {label} stream",
+                f"Server RSS per {label} stream, {result.streams:,} open",
                 result.per_stream_kib,
                 "KiB",
                 40.0,
@@ -334,7 +397,9 @@ def _streams(settings: Settings, protocol: str, name: str, title: str) -> Report
         ]
         report.details += [
             f"{result.streams:,} streams (distinct users) over {result.connections:,} TCP "
-            f"connections, all handshakes in {result.open_s:.2f} s",
+            f"connections, all handshakes in {result.open_s:.2f} s; open-file limits: "
+            f"notifyd {server.fd_limit():,}, this client "
+            f"{resource.getrlimit(resource.RLIMIT_NOFILE)[0]:,}",
             f"server VmRSS {result.rss_before_kib / 1024:.1f} MiB before -> "
             f"{result.rss_after_kib / 1024:.1f} MiB with the streams open",
             f"{len(result.latencies_ms)} delivered samples: p50 {result.latency(50):.2f} ms, "
@@ -344,7 +409,7 @@ def _streams(settings: Settings, protocol: str, name: str, title: str) -> Report
             f"server's own delivery histogram (stored -> frame handed to the stream): "
             f"mean {result.server_delivery_mean_ms:.3f} ms",
             "while sampling, "
-            + _cpu_line(report, result.server_cpu, "this client", result.client_cpu_cores),
+            + cpu_line(report, result.server_cpu, "this client", result.client_cpu_cores),
             f"notifyd CPU per Notify + delivery: "
             f"{result.server_cpu.seconds / max(1, len(result.latencies_ms)) * 1000:.2f} ms",
         ]
@@ -360,11 +425,11 @@ def _streams(settings: Settings, protocol: str, name: str, title: str) -> Report
             result.delivered_reported == len(result.latencies_ms),
         )
 
-    return _with_server(settings, report, body)
+    return with_server(settings, report, body)
 
 
 def streams_grpc(settings: Settings) -> Report:
-    return _streams(
+    return run_streams(
         settings,
         "grpc",
         "streams",
@@ -374,7 +439,7 @@ def streams_grpc(settings: Settings) -> Report:
 
 
 def streams_connect(settings: Settings) -> Report:
-    return _streams(
+    return run_streams(
         settings,
         "connect",
         "streams_connect",
@@ -382,23 +447,26 @@ def streams_connect(settings: Settings) -> Report:
     )
 
 
-def _cpu_line(report: Report, server: CpuReading, client: str, client_cores: float) -> str:
-    """Where the CPU went, in cores: 1.00 is all of one core (notifyd's ceiling)."""
-    others = max(0.0, server.machine_cores - server.cores - client_cores)
+def cpu_line(
+    report: Report,
+    server: CpuReading,
+    client: str,
+    client_cores: float,
+    also: Sequence[tuple[str, float]] = (),
+) -> str:
+    """Where the CPU went, in cores: 1.00 is all of one core (notifyd's ceiling).
+
+    ``also``: other processes that belong to the measurement (PostgreSQL), in
+    cores; they are not counted as background load.
+    """
+    accounted = server.cores + client_cores + sum(cores for _, cores in also)
+    others = max(0.0, server.machine_cores - accounted)
     report.other_load = max(report.other_load, others)
     noisy = " -- NOISY: other processes were busy, rerun on a quiet machine" * (others > NOISY)
+    extra = "".join(f", {name} {cores:.2f}" for name, cores in also)
     return (
         f"CPU in cores: notifyd {server.cores:.2f} ({server.user_cores:.2f} user + "
         f"{server.system_cores:.2f} sys; one event loop, so 1.00 is its ceiling), "
-        f"{client} {client_cores:.2f}, everything else {others:.2f} "
+        f"{client} {client_cores:.2f}{extra}, everything else {others:.2f} "
         f"(other processes, softirq) of {os.cpu_count()}{noisy}"
     )
-
-
-MEASUREMENTS: dict[str, Callable[[Settings], Report]] = {
-    "notify_http": notify_http,
-    "grpc_notify": grpc_notify,
-    "get_notifications": get_notifications,
-    "streams": streams_grpc,
-    "streams_connect": streams_connect,
-}

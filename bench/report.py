@@ -55,7 +55,7 @@ def _value(figure: Figure) -> str:
         return f"{figure.value:.2f} ms"
     if figure.unit == "KiB":
         return f"{figure.value:.1f} KiB"
-    return f"{figure.value:,.0f}"
+    return f"{figure.value:,.0f} {figure.unit}".rstrip()
 
 
 def _target(figure: Figure) -> str:
@@ -111,7 +111,7 @@ def section(report: Report, elapsed_s: float) -> str:
         extra = ""
         if figure.target is not None:
             extra = f"   target {_target(figure)} -> {_ratio(figure)}"
-        lines.append(f"   {figure.label.strip():<40} {_value(figure):>14}{extra}")
+        lines.append(f"   {figure.label.strip():<50} {_value(figure):>14}{extra}")
     lines += [f"   - {detail}" for detail in report.details]
     lines += [f"   [{'ok' if ok else 'FAIL'}] {text}" for text, ok in report.checks]
     lines += [f"   {line}" for line in report.profile]

@@ -14,6 +14,7 @@ import collections
 import contextlib
 import json
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -29,6 +30,9 @@ from typing import IO
 
 STARTUP_TIMEOUT = 30.0
 STOP_TIMEOUT = 40.0
+# Open files notifyd may have: every stream's connection is one (streams_5k
+# opens 5,000). Set on the child with prlimit right after it starts.
+FD_LIMIT = 65536
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 # Expected on every dev-mode start; not a finding.
 _EXPECTED_WARNINGS = ("DEV MODE IS ON",)
@@ -93,6 +97,8 @@ class Notifyd:
             stdout=subprocess.DEVNULL,
             stderr=self._log,
         )
+        with contextlib.suppress(ProcessLookupError):  # died at once: reported below
+            raise_fd_limit(self._proc.pid)
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while self._ports is None:
             self._ports = self._preset_ports_open() if self._preset else self._startup_ports()
@@ -224,6 +230,10 @@ class Notifyd:
         """User + system CPU time the server has used so far."""
         return proc_cpu_seconds(self.pid)
 
+    def fd_limit(self) -> int:
+        """notifyd's soft RLIMIT_NOFILE."""
+        return resource.prlimit(self.pid, resource.RLIMIT_NOFILE)[0]
+
     def metrics_text(self) -> str:
         url = f"http://127.0.0.1:{self.ports.metrics}/metrics"
         with urllib.request.urlopen(url, timeout=10) as response:
@@ -232,6 +242,24 @@ class Notifyd:
     def metric_sum(self, name: str, **labels: str) -> float:
         """Sum of a metric's samples whose labels include ``labels``."""
         return metric_sum(self.metrics_text(), name, **labels)
+
+
+def raise_fd_limit(pid: int = 0, wanted: int = FD_LIMIT) -> None:
+    """Raises a process's (0: this one's) open-file limit to ``wanted``, or as far as allowed.
+
+    Raising the hard limit needs root (CAP_SYS_RESOURCE); otherwise the soft
+    limit goes up to the hard one.
+    """
+    soft, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < wanted:
+        try:
+            resource.prlimit(pid, resource.RLIMIT_NOFILE, (wanted, wanted))
+            return
+        except (OSError, ValueError):
+            pass
+    target = wanted if hard == resource.RLIM_INFINITY else min(hard, wanted)
+    if soft < target:
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (target, hard))
 
 
 def _free_port() -> int:

@@ -1,0 +1,30 @@
+"""Every measurement by name, and the set ``make bench`` runs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from bench import live, measurements, postgres
+from bench.measurements import Report, Settings
+
+MEASUREMENTS: dict[str, Callable[[Settings], Report]] = {
+    "notify_http": measurements.notify_http,
+    "grpc_notify": measurements.grpc_notify,
+    "get_notifications": measurements.get_notifications,
+    "streams": measurements.streams_grpc,
+    "streams_connect": measurements.streams_connect,
+    "streams_5k": live.streams_5k,
+    "fanout_same_user": live.fanout_same_user,
+    "resume": live.resume_memory,
+    "pg_notify": postgres.pg_notify,
+    "pg_fanout": postgres.pg_fanout,
+    "pg_get_notifications": postgres.pg_get_notifications,
+    "pg_resume": live.pg_resume,
+}
+
+DEFAULT = tuple(MEASUREMENTS)
+
+# The ones that need wrk on the PATH (installed with apt-get if missing).
+WRK_MEASUREMENTS = frozenset(
+    {"notify_http", "get_notifications", "pg_notify", "pg_get_notifications"}
+)
