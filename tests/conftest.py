@@ -4,15 +4,13 @@ import asyncio
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 
 from notify.store import Store
 from notify.store.memory import MemoryStore
-from notify.store.migrate import migrate
 from notify.store.postgres import PostgresStore
-from tests.pg import PostgresCluster
+from tests.pg import PostgresCluster, migrate_schema, truncate
 from tests.support import ServerThread, running_server
 
 DRIVERS = ["memory", "postgres"]
@@ -25,26 +23,10 @@ def pg_cluster() -> Iterator[PostgresCluster]:
     try:
         cluster.start()
         cluster.create_database()
-        asyncio.run(_migrate(cluster.dsn()))
+        asyncio.run(migrate_schema(cluster.dsn()))
         yield cluster
     finally:
         cluster.destroy()
-
-
-async def _migrate(dsn: str) -> None:
-    conn = await asyncpg.connect(dsn)
-    try:
-        await migrate(conn)
-    finally:
-        await conn.close()
-
-
-async def _truncate(dsn: str) -> None:
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute("TRUNCATE notifications, unread_counts, devices")
-    finally:
-        await conn.close()
 
 
 @pytest.fixture(params=DRIVERS)
@@ -58,7 +40,7 @@ def store_overrides(driver: str, request: pytest.FixtureRequest) -> dict[str, An
     if driver == "memory":
         return {}
     cluster: PostgresCluster = request.getfixturevalue("pg_cluster")
-    asyncio.run(_truncate(cluster.dsn()))
+    asyncio.run(truncate(cluster.dsn()))
     return {"store_driver": "postgres", "postgres_dsn": cluster.dsn()}
 
 

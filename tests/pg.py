@@ -18,6 +18,10 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import asyncpg
+
+from notify.store.migrate import migrate
+
 DATABASE = "notify"
 SUPERUSER = "notify"
 
@@ -98,3 +102,21 @@ class PostgresCluster:
         with contextlib.suppress(RuntimeError):  # already stopped
             self.stop("immediate")
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+async def migrate_schema(dsn: str) -> None:
+    """Applies the service's migrations, as notifyd does on start."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await migrate(conn)
+    finally:
+        await conn.close()
+
+
+async def truncate(dsn: str) -> None:
+    """Empties every table, so each test starts from nothing."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("TRUNCATE notifications, unread_counts, devices")
+    finally:
+        await conn.close()

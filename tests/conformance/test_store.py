@@ -9,11 +9,12 @@ from dataclasses import replace
 import pytest
 
 from notify.domain import Channel, Device, DeviceType, Notification, PageKey, PageRequest, Status
+from notify.errors import InvalidArgument
 from notify.ids import new_id
 from notify.store import Store
 from notify.store.memory import MemoryStore
 from notify.store.postgres import PostgresStore
-from tests.pg import PostgresCluster
+from tests.pg import PostgresCluster, truncate
 
 ADVERSARIAL = [
     "",
@@ -237,9 +238,7 @@ async def test_ping(store: Store) -> None:
 
 async def test_postgres_matches_the_memory_reference(pg_cluster: PostgresCluster) -> None:
     """A random sequence of operations gives the same answers on both drivers."""
-    from tests.conftest import _truncate
-
-    await _truncate(pg_cluster.dsn())
+    await truncate(pg_cluster.dsn())
     reference = MemoryStore()
     postgres = await PostgresStore.connect(pg_cluster.dsn(), min_size=1)
     rng = random.Random(20261121)
@@ -286,3 +285,38 @@ async def test_postgres_matches_the_memory_reference(pg_cluster: PostgresCluster
                 ) == await postgres.list_after("t1", user, after, Channel.IN_APP, 5), step
     finally:
         await postgres.close()
+
+
+async def test_concurrent_calls_each_get_their_own_rows(store: Store) -> None:
+    """Drivers may group concurrent calls into one write; each call still gets its answer."""
+    calls = [
+        [make_row(i * 10 + j, notification_id=f"c{i}-{j}") for j in range(i % 4 + 1)]
+        for i in range(40)
+    ]
+    calls.append([make_row(999, notification_id="c0-0")])  # the same key as the first call's row
+    results = await asyncio.gather(*(store.create_notifications(call) for call in calls))
+    for call, result in zip(calls, results, strict=True):
+        assert [s.row.notification_id for s in result] == [row.notification_id for row in call]
+    first, duplicate = results[0][0], results[-1][0]
+    assert first.row.id == duplicate.row.id
+    assert first.created != duplicate.created  # exactly one of the two stored it
+    assert len(await all_rows(store, limit=100)) == sum(len(call) for call in calls) - 1
+
+
+async def test_postgres_batch_fails_only_the_call_with_bad_data(
+    pg_cluster: PostgresCluster,
+) -> None:
+    await truncate(pg_cluster.dsn())
+    store = await PostgresStore.connect(pg_cluster.dsn(), min_size=1, max_size=4)
+    try:
+        good = [[make_row(i, notification_id=f"good-{i}")] for i in range(20)]
+        bad = [make_row(100, notification_id="bad", text="nul\x00inside")]
+        outcomes = await asyncio.gather(
+            *(store.create_notifications(call) for call in [*good[:10], bad, *good[10:]]),
+            return_exceptions=True,
+        )
+        assert isinstance(outcomes[10], InvalidArgument)
+        assert all(isinstance(o, list) and o[0].created for i, o in enumerate(outcomes) if i != 10)
+        assert len(await all_rows(store, limit=100)) == 20
+    finally:
+        await store.close()

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -32,7 +33,7 @@ from notify.domain import (
     PageRequest,
     Status,
 )
-from notify.errors import InvalidArgument, Unavailable
+from notify.errors import InvalidArgument, NotifyError, Unavailable
 from notify.store import RowPage, StoredRow
 from notify.store.migrate import migrate
 
@@ -122,6 +123,12 @@ _CONNECTION_ERRORS = (
 
 UNAVAILABLE_MESSAGE = "the notification store is unavailable; retry shortly"
 
+# Rows per group-commit batch, at most (one call's rows are never split).
+MAX_BATCH_ROWS = 5000
+
+# One create_notifications call waiting for its batch: its rows and its answer.
+_Call = tuple[list[Notification], "asyncio.Future[list[StoredRow]]"]
+
 
 def _unavailable(exc: BaseException) -> Unavailable:
     logger.warning("store unavailable: %s", type(exc).__name__)
@@ -134,6 +141,12 @@ class PostgresStore:
     def __init__(self, pool: asyncpg.Pool, *, command_timeout: float) -> None:
         self._pool = pool
         self._timeout = command_timeout
+        self._queue: deque[_Call] = deque()
+        # Batches written at once: a few, so one commit's WAL flush overlaps
+        # the next batch, while most of the pool stays free for reads.
+        self._max_writers = max(1, pool.get_max_size() // 4)
+        self._writers = 0
+        self._writer_tasks: set[asyncio.Task[None]] = set()
 
     @classmethod
     async def connect(
@@ -203,8 +216,65 @@ class PostgresStore:
                 logger.debug("released a broken connection: %s", type(exc).__name__)
 
     async def create_notifications(self, rows: Sequence[Notification]) -> list[StoredRow]:
+        """Group commit: calls that arrive while a batch is being written share the next one.
+
+        Each call's rows still go in one statement (all or nothing); several
+        concurrent calls simply share that statement, its round trip and its
+        WAL flush. A failure fails every call of that batch, and each may
+        retry: creates are idempotent.
+        """
         if not rows:
             return []
+        waiter: asyncio.Future[list[StoredRow]] = asyncio.get_running_loop().create_future()
+        self._queue.append((list(rows), waiter))
+        if self._writers < self._max_writers:
+            self._writers += 1
+            task = asyncio.get_running_loop().create_task(self._write_batches())
+            self._writer_tasks.add(task)
+            task.add_done_callback(self._writer_tasks.discard)
+        return await waiter
+
+    async def _write_batches(self) -> None:
+        try:
+            while self._queue:
+                batch = [self._queue.popleft()]
+                size = len(batch[0][0])
+                while self._queue and size + len(self._queue[0][0]) <= MAX_BATCH_ROWS:
+                    batch.append(self._queue.popleft())
+                    size += len(batch[-1][0])
+                try:
+                    stored = await self._insert([row for rows, _ in batch for row in rows])
+                except InvalidArgument:
+                    # Some call's data was refused: write each alone, so only it fails.
+                    await self._write_each(batch)
+                    continue
+                except NotifyError as exc:
+                    _fail(batch, type(exc), exc.message)
+                    continue
+                except Exception as exc:
+                    for _, waiter in batch:
+                        if not waiter.done():
+                            waiter.set_exception(exc)
+                    continue
+                start = 0
+                for rows, waiter in batch:
+                    if not waiter.done():  # its caller may have been cancelled meanwhile
+                        waiter.set_result(stored[start : start + len(rows)])
+                    start += len(rows)
+        finally:
+            self._writers -= 1
+
+    async def _write_each(self, batch: Sequence[_Call]) -> None:
+        for rows, waiter in batch:
+            try:
+                stored = await self._insert(rows)
+            except NotifyError as exc:
+                _fail([(rows, waiter)], type(exc), exc.message)
+            else:
+                if not waiter.done():
+                    waiter.set_result(stored)
+
+    async def _insert(self, rows: Sequence[Notification]) -> list[StoredRow]:
         columns: list[list[Any]] = [[] for _ in range(14)]
         for row in rows:
             values = (
@@ -219,6 +289,9 @@ class PostgresStore:
             inserted = {str(r[0]) for r in await conn.fetch(_INSERT, *columns)}
             if len(inserted) == len(rows):
                 return [StoredRow(row, created=True) for row in rows]
+            # A retry, or two calls for the same key in this batch: read back
+            # what is stored, in a statement of its own so it sees rows another
+            # caller committed since this one began.
             retried = [row for row in rows if row.id not in inserted]
             existing = await conn.fetch(
                 _EXISTING,
@@ -237,7 +310,7 @@ class PostgresStore:
                 result.append(StoredRow(row, created=True))
             else:
                 key = (row.tenant_id, row.user_id, row.notification_id, int(row.channel))
-                result.append(StoredRow(by_key[key], created=False))
+                result.append(StoredRow(by_key[key].copy(), created=False))
         return result
 
     async def mark_delivered(self, rows: Sequence[Notification], at_ms: int) -> None:
@@ -316,6 +389,12 @@ class PostgresStore:
 
     async def close(self) -> None:
         await self._pool.close()
+
+
+def _fail(batch: Sequence[_Call], error: type[NotifyError], message: str) -> None:
+    for _, waiter in batch:
+        if not waiter.done():
+            waiter.set_exception(error(message))
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:
