@@ -331,6 +331,29 @@ def test_max_stream_age_ends_the_stream_cleanly(open_stream: Opener, http: httpx
         assert metric(server, http, "notify_streams_ended_total", reason="max_age") == 1
 
 
+def send_until_the_slow_stream_ends(
+    server: ServerThread, http: httpx.Client, fast: ConnectStream
+) -> None:
+    """Sends big notifications to user-alice, who has a stalled stream and ``fast``.
+
+    Every one must reach the fast stream at once; the loop ends when the
+    stalled stream's queue overflows and the server ends it.
+    """
+    assert server.server is not None
+    hub = server.server.hub
+
+    async def open_sessions() -> int:
+        return len(hub)
+
+    sent = 0
+    while server.call(open_sessions()) == 2:
+        assert sent < 500, "the slow stream was never ended"
+        http.post(server.internal_url(), json=notify_body(f"big-{sent}", body="x" * 60_000))
+        assert fast.next()["notification"]["notification"]["notificationId"] == f"big-{sent}"
+        sent += 1
+    assert metric(server, http, "notify_streams_ended_total", reason="slow_consumer") == 1
+
+
 def test_slow_consumer_is_ended_and_others_keep_up(http: httpx.Client) -> None:
     """A client that stops reading fills its queue and is ended, never skipped."""
     with running_server(live_queue_size=8) as server:
@@ -348,21 +371,7 @@ def test_slow_consumer_is_ended_and_others_keep_up(http: httpx.Client) -> None:
         )
         fast = ConnectStream(http, server.client_url("StreamEvents"), dev_auth(), {})
         fast.next()
-        assert server.server is not None
-        hub = server.server.hub
-
-        async def open_sessions() -> int:
-            return len(hub)
-
-        sent = 0
-        while server.call(open_sessions()) == 2:
-            assert sent < 2000, "the slow stream was never ended"
-            big = notify_body(f"big-{sent}", body="x" * 60_000)
-            http.post(server.internal_url(), json=big)
-            event = fast.next()
-            assert event["notification"]["notification"]["notificationId"] == f"big-{sent}"
-            sent += 1
-        assert metric(server, http, "notify_streams_ended_total", reason="slow_consumer") == 1
+        send_until_the_slow_stream_ends(server, http, fast)
         # The fast stream still gets everything, in time.
         http.post(server.internal_url(), json=notify_body("after"))
         assert fast.next()["notification"]["notification"]["notificationId"] == "after"
@@ -441,19 +450,7 @@ def test_slow_grpc_consumer_is_ended_and_others_keep_up(http: httpx.Client) -> N
             slow.read(open_window=False)  # the handshake arrives; then we stop reading
         fast = ConnectStream(http, server.client_url("StreamEvents"), dev_auth(), {})
         fast.next()
-        assert server.server is not None
-        hub = server.server.hub
-
-        async def open_sessions() -> int:
-            return len(hub)
-
-        sent = 0
-        while server.call(open_sessions()) == 2:
-            assert sent < 500, "the slow stream was never ended"
-            http.post(server.internal_url(), json=notify_body(f"big-{sent}", body="x" * 60_000))
-            assert fast.next()["notification"]["notification"]["notificationId"] == f"big-{sent}"
-            sent += 1
-        assert metric(server, http, "notify_streams_ended_total", reason="slow_consumer") == 1
+        send_until_the_slow_stream_ends(server, http, fast)
         fast.close()
         # Reading again, the client gets what was buffered, then the status.
         slow.sock.settimeout(10)
