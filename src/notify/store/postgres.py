@@ -220,8 +220,9 @@ class PostgresStore:
 
         Each call's rows still go in one statement (all or nothing); several
         concurrent calls simply share that statement, its round trip and its
-        WAL flush. A failure fails every call of that batch, and each may
-        retry: creates are idempotent.
+        WAL flush. If the database is unavailable every call of the batch
+        fails, and each may retry (creates are idempotent); data the database
+        refuses fails only the call that carried it.
         """
         if not rows:
             return []
