@@ -186,6 +186,7 @@ def test_connect_json_over_http2(server: ServerThread) -> None:
             json={"tenantId": "acme", "notificationId": "h2-1", "userIds": ["user-dan"]},
         )
         assert sent.http_version == "HTTP/2"
+        assert "server" not in sent.headers  # no banner on either HTTP version
         assert sent.json() == {"delivered": 0, "pending": 1, "failed": 0}
         page = h2.post(server.client_url("GetNotifications"), headers=dev_auth("user-dan"), json={})
         assert page.json()["notifications"][0]["notificationId"] == "h2-1"
@@ -228,6 +229,7 @@ def test_connect_binary_unary(server: ServerThread, http: httpx.Client) -> None:
         content=notify_request("b-1").SerializeToString(),
     )
     assert response.status_code == 200
+    assert "server" not in response.headers
     assert response.headers["content-type"] == "application/proto"
     assert pb.NotifyResponse.FromString(response.content).pending == 1
 

@@ -68,6 +68,8 @@ class Listener:
         self._h2_config.keep_alive_max_requests = 2**62
         self._h2_config.h2_max_concurrent_streams = H2_MAX_CONCURRENT_STREAMS
         self._h2_config.read_timeout = None
+        # Like the HTTP/1.1 side (server_header=False): no server banner.
+        self._h2_config.include_server_header = False
         # hypercorn's default error log is its own plain-text stream handler;
         # route it through ours so stderr stays one JSON object per line.
         self._h2_config.errorlog = logging.getLogger("hypercorn.error")
