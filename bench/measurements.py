@@ -183,12 +183,7 @@ def notify_http(settings: Settings) -> Report:
             **common,
         )
         stored = server.metric_sum("notify_notifications_stored_total") - stored_before
-        report.figures += [
-            Figure("Notify, Connect JSON / HTTP/1.1", result.rps, "req/s", 5000),
-            Figure("  latency p50", result.p50_ms, "ms"),
-            Figure("  latency p99", result.p99_ms, "ms"),
-            Figure("  non-2xx responses", result.errors_status, "", 0, at_least=False),
-        ]
+        report.figures += wrk_figures("Notify, Connect JSON / HTTP/1.1", result, 5000)
         report.details.append(
             f"{result.requests:,} requests in {result.duration_s:.1f} s, "
             f"{settings.connections} connections, {settings.wrk_threads} wrk thread(s); "
@@ -302,12 +297,7 @@ def load_get_notifications(
     wrk.run_wrk(server, url, script, duration_s=settings.warmup_s, **common)
     with meter() as others:
         result = wrk.run_wrk(server, url, script, duration_s=settings.duration_s, **common)
-    report.figures += [
-        Figure(label, result.rps, "req/s", target),
-        Figure("  latency p50", result.p50_ms, "ms"),
-        Figure("  latency p99", result.p99_ms, "ms"),
-        Figure("  non-2xx responses", result.errors_status, "", 0, at_least=False),
-    ]
+    report.figures += wrk_figures(label, result, target)
     report.details.append(
         f"{result.requests:,} requests in {result.duration_s:.1f} s, "
         f"{settings.connections} connections; p90 {result.p90_ms:.2f} ms, "
@@ -445,6 +435,16 @@ def streams_connect(settings: Settings) -> Report:
         "streams_connect",
         f"{settings.stream_count:,} open StreamEvents streams, Connect JSON over HTTP/1.1",
     )
+
+
+def wrk_figures(label: str, result: wrk.WrkResult, target: float) -> list[Figure]:
+    """Throughput against its target, latency and errors of one wrk run."""
+    return [
+        Figure(label, result.rps, "req/s", target),
+        Figure("  latency p50", result.p50_ms, "ms"),
+        Figure("  latency p99", result.p99_ms, "ms"),
+        Figure("  non-2xx responses", result.errors_status, "", 0, at_least=False),
+    ]
 
 
 def cpu_line(

@@ -28,6 +28,7 @@ from bench.measurements import (
     cpu_line,
     load_get_notifications,
     with_server,
+    wrk_figures,
 )
 from bench.pgcluster import Database, database
 from bench.server import Notifyd, cpu_meter
@@ -63,12 +64,7 @@ def pg_notify(settings: Settings) -> Report:
                 result = wrk.run_wrk(server, url, script, duration_s=settings.duration_s, **common)
             time.sleep(SETTLE_S)
             rows = _rows(db) - rows_before
-            report.figures += [
-                Figure("Notify on PostgreSQL, Connect/HTTP1.1", result.rps, "req/s", 5000),
-                Figure("  latency p50", result.p50_ms, "ms"),
-                Figure("  latency p99", result.p99_ms, "ms"),
-                Figure("  non-2xx responses", result.errors_status, "", 0, at_least=False),
-            ]
+            report.figures += wrk_figures("Notify on PostgreSQL, Connect/HTTP1.1", result, 5000)
             report.details.append(
                 f"{result.requests:,} requests in {result.duration_s:.1f} s, "
                 f"{settings.connections} connections, {settings.wrk_threads} wrk thread(s), "
