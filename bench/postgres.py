@@ -33,8 +33,8 @@ from bench.measurements import (
 from bench.pgcluster import Database, database
 from bench.server import Notifyd, cpu_meter
 from bench.stats import percentile
-from notify.domain import Channel, Status
-from notify.ids import new_id
+from notify.core.ids import new_id
+from notify.core.model import Channel, Status
 from notify.store.postgres import _INSERT as STORE_INSERT
 
 FANOUT_USER = "fan-user-"

@@ -1,15 +1,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from notify.store import Store
-from notify.store.memory import MemoryStore
-from notify.store.postgres import PostgresStore
 from tests.pg import PostgresCluster, migrate_schema, truncate
 from tests.support import ServerThread, running_server
 
@@ -42,20 +39,6 @@ def store_overrides(driver: str, request: pytest.FixtureRequest) -> dict[str, An
     cluster: PostgresCluster = request.getfixturevalue("pg_cluster")
     asyncio.run(truncate(cluster.dsn()))
     return {"store_driver": "postgres", "postgres_dsn": cluster.dsn()}
-
-
-@pytest.fixture
-async def store(driver: str, store_overrides: dict[str, Any]) -> AsyncIterator[Store]:
-    """A fresh, empty store of every driver: the conformance suite's subject."""
-    opened: Store
-    if driver == "memory":
-        opened = MemoryStore()
-    else:
-        opened = await PostgresStore.connect(store_overrides["postgres_dsn"], min_size=1)
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ import jwt
 import uvloop
 
 from notify.config import Config
+from notify.core.clock import Clock
 from notify.server import NotifyServer, Ports
 from notify.store import Store
 from notify.store.factory import open_store
@@ -45,9 +46,12 @@ TEST_CONFIG = Config(
 class ServerThread:
     """A NotifyServer in a background thread; ``stop`` drains it like SIGTERM."""
 
-    def __init__(self, config: Config, store: Store | None = None) -> None:
+    def __init__(
+        self, config: Config, store: Store | None = None, clock: Clock | None = None
+    ) -> None:
         self.config = config
         self._store = store
+        self._clock = clock
         self._ready = threading.Event()
         self._error: BaseException | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -90,7 +94,7 @@ class ServerThread:
         self._stop = asyncio.Event()
         try:
             store = self._store or await open_store(self.config)
-            self.server = NotifyServer(self.config, store)
+            self.server = NotifyServer(self.config, store, clock=self._clock)
             await self.server.start()
         except BaseException as exc:
             self._error = exc
@@ -122,8 +126,10 @@ class ServerThread:
 
 
 @contextmanager
-def running_server(store: Store | None = None, **overrides: Any) -> Iterator[ServerThread]:
-    server = ServerThread(dataclasses.replace(TEST_CONFIG, **overrides), store).start()
+def running_server(
+    store: Store | None = None, clock: Clock | None = None, **overrides: Any
+) -> Iterator[ServerThread]:
+    server = ServerThread(dataclasses.replace(TEST_CONFIG, **overrides), store, clock).start()
     try:
         yield server
     finally:
@@ -229,3 +235,28 @@ def eventually(check: Any, timeout: float = 10.0, what: str = "condition") -> No
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.005)
+
+
+@contextmanager
+def serving(app: Any) -> Iterator[int]:
+    """Serves any ASGI app on a free loopback port with the service's own listener."""
+    from notify.http.listener import Listener
+
+    loop = uvloop.new_event_loop()
+    listener = Listener(app, "127.0.0.1", 0, name="test")
+    loop.run_until_complete(listener.start())
+    thread = threading.Thread(target=loop.run_forever, name="notify-test-app", daemon=True)
+    thread.start()
+    try:
+        yield listener.port
+    finally:
+
+        async def stop() -> None:
+            listener.stop_accepting()
+            await listener.shutdown_connections()
+            await listener.abort()
+
+        asyncio.run_coroutine_threadsafe(stop(), loop).result(timeout=10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import sys
 
@@ -11,10 +10,9 @@ import uvloop
 
 from notify import logs
 from notify.config import Config, ConfigError, load_config
+from notify.http.patches import PatchError
 from notify.server import serve
-from notify.store.factory import StoreStartupError, open_store
-from notify.store.migrate import migrate
-from notify.store.postgres import PostgresStore
+from notify.store.factory import StoreStartupError, migrate_database
 
 USAGE = """usage: notifyd [serve | migrate]
 
@@ -44,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
             return uvloop.run(_migrate(config))
         with contextlib.suppress(KeyboardInterrupt):
             uvloop.run(serve(config))
-    except StoreStartupError as exc:
+    except (StoreStartupError, PatchError) as exc:
         print(f"notifyd: {exc}", file=sys.stderr)
         return 1
     return 0
@@ -55,15 +53,8 @@ async def _migrate(config: Config) -> int:
     if config.store_driver != "postgres":
         print("notifyd migrate: needs NOTIFY_STORE_DRIVER=postgres", file=sys.stderr)
         return 2
-    store = await open_store(dataclasses.replace(config, postgres_automigrate=False))
-    assert isinstance(store, PostgresStore)
-    try:
-        async with store.pool.acquire() as conn:
-            applied = await migrate(conn)
-    finally:
-        await store.close()
-    names = ", ".join(f"{m.version:04d}_{m.name}" for m in applied) or "nothing (up to date)"
-    print(f"notifyd migrate: applied {names}")
+    applied = await migrate_database(config)
+    print(f"notifyd migrate: applied {', '.join(applied) or 'nothing (up to date)'}")
     return 0
 
 

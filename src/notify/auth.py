@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import jwt
 
 from notify.config import Config
-from notify.errors import Unauthenticated
+from notify.core.errors import Unauthenticated
 
 _BEARER = "bearer "
 _DEV_PREFIX = "dev:"

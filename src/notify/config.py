@@ -46,6 +46,7 @@ class Config:
     live_queue_size: int = 1024
     live_max_streams_per_user: int = 64
     live_max_stream_age: float = 0.0
+    live_max_replay: int = 10_000
 
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
@@ -178,6 +179,9 @@ def load_config(environ: Mapping[str, str]) -> Config:
         ),
         live_max_stream_age=read(
             "NOTIFY_LIVE_MAX_STREAM_AGE", parse_duration, defaults.live_max_stream_age
+        ),
+        live_max_replay=read(
+            "NOTIFY_LIVE_MAX_REPLAY", parse_positive_int, defaults.live_max_replay
         ),
     )
     _check_required(config)

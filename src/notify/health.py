@@ -7,7 +7,7 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from notify.errors import NotifyError
+from notify.core.errors import NotifyError
 from notify.metrics import CONTENT_TYPE, Metrics
 
 ReadinessCheck = Callable[[], Awaitable[str | None]]

@@ -24,24 +24,30 @@ from elloloop.notify.v1.notify_connect import (
 )
 
 from notify import __version__, logs
-from notify.api import codec
 from notify.api.client import ClientService
 from notify.api.cors import CORSMiddleware  # CORS (browser clients)
-from notify.api.internal import InternalService
+from notify.api.interceptors import interceptors_for
+from notify.api.internal import INTERNAL_TOKEN_HEADER, InternalService
 from notify.api.observe import ObservedApp
 from notify.auth import ClientAuthenticator, InternalAuthenticator
 from notify.config import Config
-from notify.domain import DeviceType
+from notify.core.clock import Clock, SystemClock
+from notify.core.model import DeviceType
+from notify.core.ports import Bus
+from notify.delivery.inapp import InAppProvider
+from notify.delivery.registry import ProviderRegistry
 from notify.health import HealthApp
+from notify.http import patches
 from notify.http.listener import Listener
 from notify.metrics import Metrics
-from notify.notifier import Notifier
+from notify.realtime.bus import BusClient, LocalBus
 from notify.realtime.datachange import DataChangeRounds
 from notify.realtime.hub import CloseReason, Hub, Session
+from notify.realtime.relay import LiveRelay
+from notify.service.notifier import Notifier
 from notify.store import Store
 from notify.store.factory import open_store
 from notify.store.instrumented import InstrumentedStore
-from notify.store.postgres import PostgresStore
 
 logger = logging.getLogger("notify.server")
 # Start and stop lines (version, driver, ports) are written at every log
@@ -63,21 +69,30 @@ class Ports:
 class NotifyServer:
     """The running service. ``start`` binds; ``shutdown`` drains and closes."""
 
-    def __init__(self, config: Config, store: Store) -> None:
-        codec.install()
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        *,
+        clock: Clock | None = None,
+        bus: Bus | None = None,
+    ) -> None:
+        patches.apply()
         self.config = config
+        self.clock: Clock = clock or SystemClock()
         self.metrics = Metrics()
         self.metrics.set_build_info(store.driver)
         self.store: Store = InstrumentedStore(store, self.metrics.store_duration)
-        if isinstance(store, PostgresStore):
-            self.metrics.store_pool.labels(state="in_use").set_function(store.pool_in_use)
-            self.metrics.store_pool.labels(state="size").set_function(store.pool_size)
+        for state, read in store.gauges().items():
+            self.metrics.store_pool.labels(state=state).set_function(read)
+        self.bus: Bus = bus or LocalBus()
         self.hub = Hub(
             heartbeat_interval=config.live_heartbeat_interval,
             queue_size=config.live_queue_size,
             max_per_user=config.live_max_streams_per_user,
             max_age=config.live_max_stream_age,
             on_change=self._session_changed,
+            clock=self.clock,
         )
         self.rounds = DataChangeRounds(
             self.hub,
@@ -85,21 +100,39 @@ class NotifyServer:
             max_attempts=config.live_retry_max_attempts,
             on_redeliver=self.metrics.data_change_redeliveries.inc,
             on_give_up=self.metrics.data_change_give_ups.inc,
+            clock=self.clock,
         )
-        self.notifier = Notifier(self.store, self.hub, self.rounds, self.metrics)
+        # The live side of the bus: this process's sessions answer for themselves.
+        self.relay = LiveRelay(self.bus, self.hub, self.rounds, self.clock)
+        bus_client = BusClient(self.bus)
+        self.providers = ProviderRegistry([InAppProvider(bus_client)])
+        self.notifier = Notifier(
+            self.store,
+            self.providers,
+            bus_client,
+            self.hub,
+            self.metrics,
+            self.clock,
+            max_replay=config.live_max_replay,
+        )
         self._shutting_down = False
         self._listening = False
+        client_auth = ClientAuthenticator(config)
+        internal_auth = InternalAuthenticator(config)
         client_app = NotificationClientServiceASGIApplication(
             ClientService(
-                self.notifier,
-                ClientAuthenticator(config),
-                self.metrics,
-                live_enabled=config.live_connections_enabled,
+                self.notifier, self.metrics, live_enabled=config.live_connections_enabled
+            ),
+            interceptors=interceptors_for(
+                lambda headers: client_auth.authenticate(headers.get("authorization"))
             ),
             read_max_bytes=READ_MAX_BYTES,
         )
         internal_app = NotificationInternalServiceASGIApplication(
-            InternalService(self.notifier, InternalAuthenticator(config)),
+            InternalService(self.notifier),
+            interceptors=interceptors_for(
+                lambda headers: internal_auth.check(headers.get(INTERNAL_TOKEN_HEADER))
+            ),
             read_max_bytes=READ_MAX_BYTES,
         )
         self._client_app = ObservedApp(
@@ -173,6 +206,8 @@ class NotifyServer:
         self._metrics_listener.stop_accepting()
         await self._metrics_listener.shutdown_connections()
         await self._metrics_listener.abort()
+        self.relay.close()
+        await self.bus.close()
         try:
             async with asyncio.timeout(max(1.0, deadline - time.monotonic())):
                 await self.store.close()
@@ -198,6 +233,7 @@ def _device_label(device_type: DeviceType) -> str:
 
 async def serve(config: Config) -> None:
     """Runs until SIGTERM or SIGINT, then drains and returns."""
+    patches.apply()  # before anything is opened: a version mismatch stops start-up at once
     store = await open_store(config)
     server = NotifyServer(config, store)
     try:

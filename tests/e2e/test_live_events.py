@@ -17,8 +17,8 @@ from elloloop.notify.v1 import notify_pb2_grpc
 from google.protobuf import json_format
 from prometheus_client.parser import text_string_to_metric_families
 
-import notify.notifier
-from notify.domain import Channel, Notification, NotifyCommand
+from notify.core.commands import NotifyCommand
+from notify.core.model import Channel, Notification
 from tests.support import (
     CLIENT_SVC,
     ConnectStream,
@@ -290,24 +290,24 @@ def test_resume_is_exact_when_notifications_arrive_during_the_replay(
 
 
 def test_bad_resume_tokens(
-    server: ServerThread, open_stream: Opener, monkeypatch: pytest.MonkeyPatch, http: httpx.Client
+    store_overrides: dict[str, Any], open_stream: Opener, http: httpx.Client
 ) -> None:
-    with pytest.raises(StreamEnded) as malformed:
-        open_stream(server, resume_token="not-a-token").next()
-    assert malformed.value.code == "invalid_argument"
-    monkeypatch.setattr(notify.notifier, "MAX_REPLAY", 3)
-    stream = open_stream(server)
-    stream.next()
-    http.post(server.internal_url(), json=notify_body("base"))
-    token = stream.next_of("notification").notification.resume_token
-    stream.close()
-    for i in range(4):
-        http.post(server.internal_url(), json=notify_body(f"later-{i}"))
-    too_old = open_stream(server, resume_token=token)
-    too_old.next()  # the handshake comes first
-    with pytest.raises(StreamEnded) as ended:
-        too_old.next()
-    assert ended.value.code == "out_of_range"
+    with running_server(live_max_replay=3, **store_overrides) as server:
+        with pytest.raises(StreamEnded) as malformed:
+            open_stream(server, resume_token="not-a-token").next()
+        assert malformed.value.code == "invalid_argument"
+        stream = open_stream(server)
+        stream.next()
+        http.post(server.internal_url(), json=notify_body("base"))
+        token = stream.next_of("notification").notification.resume_token
+        stream.close()
+        for i in range(4):
+            http.post(server.internal_url(), json=notify_body(f"later-{i}"))
+        too_old = open_stream(server, resume_token=token)
+        too_old.next()  # the handshake comes first
+        with pytest.raises(StreamEnded) as ended:
+            too_old.next()
+        assert ended.value.code == "out_of_range"
 
 
 def test_per_user_stream_cap(open_stream: Opener, http: httpx.Client) -> None:
@@ -394,7 +394,9 @@ class RawGrpcStream:
     stops reading; with h2 directly, no WINDOW_UPDATE is sent until we say so.
     """
 
-    def __init__(self, port: int, authorization: str) -> None:
+    def __init__(
+        self, port: int, authorization: str, extra_headers: tuple[tuple[str, str], ...] = ()
+    ) -> None:
         import h2.config
         import h2.connection
 
@@ -412,6 +414,7 @@ class RawGrpcStream:
                 ("content-type", "application/grpc"),
                 ("te", "trailers"),
                 ("authorization", authorization),
+                *extra_headers,
             ],
         )
         self.conn.send_data(self.stream_id, envelope(b""), end_stream=True)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
 
-import notify.notifier
-from tests.support import ConnectStream, ServerThread, dev_auth, notify_body
+from notify.core.clock import ManualClock
+from tests.support import ConnectStream, ServerThread, dev_auth, notify_body, running_server
 
 
 def inbox(
@@ -152,32 +153,34 @@ def test_delivered_only_when_a_live_stream_got_it(
 
 
 def test_paging_never_skips_or_repeats_rows_sharing_a_millisecond(
-    server: ServerThread, http: httpx.Client, monkeypatch: pytest.MonkeyPatch
+    store_overrides: dict[str, Any], http: httpx.Client
 ) -> None:
-    monkeypatch.setattr(notify.notifier, "now_ms", lambda: 1_748_390_400_000)
-    sent = [f"tie-{i:02d}" for i in range(45)]
-    for notification_id in sent:
-        assert (
-            http.post(server.internal_url(), json=notify_body(notification_id)).status_code == 200
-        )
-    seen: list[dict] = []
-    cursor = ""
-    pages = 0
-    while True:
-        page = inbox(server, http, limit=7, cursor=cursor)
-        seen.extend(page["notifications"])
-        pages += 1
-        assert page["unreadCount"] == 45
-        cursor = page["nextCursor"]
-        if not cursor:
-            break
-    assert pages == 7
-    assert sorted(r["notificationId"] for r in seen) == sorted(sent)
-    assert len({r["id"] for r in seen}) == 45
-    assert {r["createdAtMs"] for r in seen} == {"1748390400000"}
-    # Newest first: within one millisecond, the later-created row (larger id) first.
-    assert [r["id"] for r in seen] == sorted((r["id"] for r in seen), reverse=True)
-    assert [r["notificationId"] for r in seen] == list(reversed(sent))
+    # The clock stands still: every row is created in the same millisecond.
+    with running_server(clock=ManualClock(1_748_390_400_000), **store_overrides) as server:
+        sent = [f"tie-{i:02d}" for i in range(45)]
+        for notification_id in sent:
+            assert (
+                http.post(server.internal_url(), json=notify_body(notification_id)).status_code
+                == 200
+            )
+        seen: list[dict] = []
+        cursor = ""
+        pages = 0
+        while True:
+            page = inbox(server, http, limit=7, cursor=cursor)
+            seen.extend(page["notifications"])
+            pages += 1
+            assert page["unreadCount"] == 45
+            cursor = page["nextCursor"]
+            if not cursor:
+                break
+        assert pages == 7
+        assert sorted(r["notificationId"] for r in seen) == sorted(sent)
+        assert len({r["id"] for r in seen}) == 45
+        assert {r["createdAtMs"] for r in seen} == {"1748390400000"}
+        # Newest first: within one millisecond, the later-created row (larger id) first.
+        assert [r["id"] for r in seen] == sorted((r["id"] for r in seen), reverse=True)
+        assert [r["notificationId"] for r in seen] == list(reversed(sent))
 
 
 def test_unread_only_and_limits(server: ServerThread, http: httpx.Client) -> None:

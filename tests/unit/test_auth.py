@@ -6,7 +6,7 @@ import pytest
 
 from notify.auth import ClientAuthenticator, InternalAuthenticator, Principal
 from notify.config import Config
-from notify.errors import Unauthenticated
+from notify.core.errors import Unauthenticated
 from tests.support import JWT_SECRET, make_jwt
 
 PROD = Config(jwt_secret=JWT_SECRET, internal_token="tok")

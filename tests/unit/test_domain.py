@@ -4,9 +4,11 @@ import uuid
 
 import pytest
 
-from notify.domain import PageKey, build_notify_command, decode_cursor, encode_cursor, page_size
-from notify.errors import InvalidArgument
-from notify.ids import new_id
+from notify.core.commands import build_notify_command, page_size
+from notify.core.cursors import decode_cursor, encode_cursor
+from notify.core.errors import InvalidArgument
+from notify.core.ids import new_id
+from notify.core.model import PageKey
 
 
 def test_cursor_round_trip() -> None:
@@ -46,7 +48,6 @@ def test_notify_command_collapses_duplicates() -> None:
         title="",
         body="",
         addresses={},
-        default_channels=(),
     )
     assert command.user_ids == ("a", "b")
     assert [int(c) for c in command.channels] == [1, 2]

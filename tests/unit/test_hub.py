@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from notify.domain import DeviceType
+from notify.core.model import DeviceType
 from notify.realtime.hub import CloseReason, Heartbeat, Hub, SessionClosed
 
 Ended = list[tuple[str, CloseReason | None]]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from notify.domain import Channel, Notification, PageRequest, Status
-from notify.ids import new_id
+from notify.core.ids import new_id
+from notify.core.model import Channel, Notification, PageRequest, Status
 from notify.store.memory import MemoryStore
 
 

@@ -1,6 +1,8 @@
 """NotificationClientService: browsers and apps, on the client port.
 
-Tenant and user always come from the caller's credentials, never the body.
+Tenant and user always come from the caller's credentials, never the body:
+the Authentication interceptor has checked them before any handler runs, and
+``caller()`` hands them over.
 """
 
 from __future__ import annotations
@@ -14,19 +16,19 @@ from elloloop.notify.v1 import notify_pb2 as pb
 
 from notify.api.context import current_request
 from notify.api.convert import notification_to_pb
-from notify.api.handler import Ctx, server_stream, unary
-from notify.auth import ClientAuthenticator, Principal
-from notify.domain import (
-    Notification,
+from notify.api.interceptors import Ctx, caller
+from notify.core.commands import (
+    build_data_change_ack,
     build_page_request,
-    decode_resume_token,
-    encode_resume_token,
+    build_resume_position,
     stream_device_type,
 )
-from notify.errors import ResourceExhausted, Unimplemented
+from notify.core.cursors import encode_cursor, encode_resume_token
+from notify.core.errors import ResourceExhausted, Unimplemented
+from notify.core.model import Notification
 from notify.metrics import Metrics
-from notify.notifier import Notifier
 from notify.realtime.hub import CloseReason, Event, Heartbeat, NotificationPush, SessionClosed
+from notify.service.notifier import Notifier
 
 _CLOSE_CODES = {
     CloseReason.SHUTDOWN: (Code.UNAVAILABLE, "server is shutting down; reconnect"),
@@ -64,36 +66,19 @@ def _event(session_id: str, event: Event) -> pb.StreamEvent:
 
 
 class ClientService:
-    def __init__(
-        self,
-        notifier: Notifier,
-        authenticator: ClientAuthenticator,
-        metrics: Metrics,
-        *,
-        live_enabled: bool,
-    ) -> None:
+    def __init__(self, notifier: Notifier, metrics: Metrics, *, live_enabled: bool) -> None:
         self._notifier = notifier
-        self._auth = authenticator
         self._metrics = metrics
         self._live_enabled = live_enabled
 
-    def _principal(self, ctx: Ctx) -> Principal:
-        principal = self._auth.authenticate(ctx.request_headers().get("authorization"))
-        info = current_request.get()
-        if info is not None:
-            info.tenant_id = principal.tenant_id
-            info.user_id = principal.user_id
-        return principal
-
-    @server_stream
     async def stream_events(
         self, request: pb.StreamEventsRequest, ctx: Ctx
     ) -> AsyncIterator[pb.StreamEvent]:
-        principal = self._principal(ctx)
+        principal = caller()
         if not self._live_enabled:
             raise Unimplemented("live streaming is switched off on this server")
         device_type = stream_device_type(request.device_type)
-        resume_after = decode_resume_token(request.resume_token)
+        resume_after = build_resume_position(request.resume_token)
         try:
             session = self._notifier.open_session(principal, device_type)
         except ResourceExhausted:
@@ -143,39 +128,34 @@ class ClientService:
         finally:
             session.close(CloseReason.CLIENT_GONE)
 
-    @unary
     async def get_notifications(
         self, request: pb.GetNotificationsRequest, ctx: Ctx
     ) -> pb.GetNotificationsResponse:
-        principal = self._principal(ctx)
         page = build_page_request(request.cursor, request.limit, request.unread_only)
-        result = await self._notifier.list_notifications(principal, page)
+        result = await self._notifier.list_notifications(caller(), page)
         return pb.GetNotificationsResponse(
-            notifications=[notification_to_pb(row) for row in result.notifications],
-            next_cursor=result.next_cursor,
+            notifications=[notification_to_pb(row) for row in result.rows],
+            next_cursor=encode_cursor(result.next_key),
             unread_count=result.unread_count,
         )
 
-    @unary
     async def ack_notification(
         self, request: pb.AckNotificationRequest, ctx: Ctx
     ) -> pb.AckNotificationResponse:
-        principal = self._principal(ctx)
-        await self._notifier.mark_read(principal, request.id)
+        await self._notifier.mark_read(caller(), request.id)
         return pb.AckNotificationResponse()
 
-    @unary
     async def ack_data_change(
         self, request: pb.AckDataChangeRequest, ctx: Ctx
     ) -> pb.AckDataChangeResponse:
-        principal = self._principal(ctx)
-        self._notifier.ack_data_change(principal, request.idempotency_key, request.session_id)
+        ack = build_data_change_ack(
+            idempotency_key=request.idempotency_key, session_id=request.session_id
+        )
+        self._notifier.ack_data_change(caller(), ack)
         return pb.AckDataChangeResponse()
 
-    @unary
     async def register_push_token(
         self, request: pb.RegisterPushTokenRequest, ctx: Ctx
     ) -> pb.RegisterPushTokenResponse:
-        principal = self._principal(ctx)
-        await self._notifier.register_push_token(principal, request.device_type, request.token)
+        await self._notifier.register_push_token(caller(), request.device_type, request.token)
         return pb.RegisterPushTokenResponse()

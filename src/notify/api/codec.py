@@ -1,19 +1,15 @@
 """Request codecs that behave the way Connect clients expect.
 
-connect-python 0.9.0 decodes with protobuf's strict JSON parser: an unknown
-field (which newer clients legitimately send) fails the call as a 500
-``unknown``, and malformed JSON or protobuf does too. Connect servers ignore
-unknown fields and answer bad input with ``invalid_argument``. connect-python
-keeps its codecs in a module-level registry with no public hook, so
-``install`` replaces those entries with these; the pinned version in
-pyproject.toml is the one this was written against.
+Unknown JSON fields are ignored and malformed JSON or protobuf is
+``invalid_argument``, as Connect servers answer; JSON text comes from the
+compiled encoder in ``notify.api.fastjson``. ``notify.http.patches`` puts
+these into connect-python's codec registry.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import connectrpc._codec as connect_codec
 from connectrpc.code import Code
 from connectrpc.errors import ConnectError
 from google.protobuf.message import DecodeError, Message
@@ -59,12 +55,3 @@ class BinaryCodec:
 
 def _name(message: Any) -> str:
     return str(message.DESCRIPTOR.full_name)
-
-
-def install() -> None:
-    json_codec = JSONCodec()
-    binary_codec = BinaryCodec()
-    registry: dict[str, Any] = connect_codec._codecs
-    registry[connect_codec.CODEC_NAME_JSON] = json_codec
-    registry[connect_codec.CODEC_NAME_JSON_CHARSET_UTF8] = json_codec
-    registry[connect_codec.CODEC_NAME_PROTO] = binary_codec

@@ -1,21 +1,20 @@
 """One place that turns failures into Connect/gRPC errors.
 
 connect-python reports any exception that is not a ConnectError as
-``unknown`` with the exception's text, which leaks internals. Every handler
-runs inside ``connect_errors`` so the caller sees a proper code and a safe
-message, and the full traceback goes only to the server log.
+``unknown`` with the exception's text, which leaks internals. The error
+interceptor (``notify.api.interceptors``) runs every handler through
+``to_connect_error``, so the caller sees a proper code and a safe message,
+and the full traceback goes only to the server log.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterator
-from contextlib import aclosing, contextmanager
 
 from connectrpc.code import Code
 from connectrpc.errors import ConnectError
 
-from notify import errors
+from notify.core import errors
 
 logger = logging.getLogger("notify.api")
 
@@ -30,29 +29,21 @@ _CODES: dict[type[errors.NotifyError], Code] = {
 }
 
 
+def code_of(error: errors.NotifyError) -> Code:
+    """The code of the nearest mapped class in the error's MRO: subclasses map too."""
+    for cls in type(error).__mro__:
+        code = _CODES.get(cls)
+        if code is not None:
+            return code
+    return Code.INTERNAL
+
+
 def to_connect_error(exc: BaseException) -> ConnectError:
     if isinstance(exc, ConnectError):
         return exc
     if isinstance(exc, errors.NotifyError):
-        return ConnectError(_CODES.get(type(exc), Code.INTERNAL), exc.message)
+        return ConnectError(code_of(exc), exc.message)
     if isinstance(exc, TimeoutError):
         return ConnectError(Code.DEADLINE_EXCEEDED, "the request deadline was exceeded")
     logger.error("unhandled error in handler", exc_info=exc)
     return ConnectError(Code.INTERNAL, "internal error")
-
-
-@contextmanager
-def connect_errors() -> Iterator[None]:
-    try:
-        yield
-    except Exception as exc:
-        raise to_connect_error(exc) from None
-
-
-async def guard_stream(stream: AsyncIterator[object]) -> AsyncIterator[object]:
-    # aclosing: when the client goes away the inner generator's cleanup (which
-    # unregisters the live session) runs now, not whenever GC gets to it.
-    async with aclosing(stream) as items:  # type: ignore[type-var]
-        with connect_errors():
-            async for item in items:
-                yield item

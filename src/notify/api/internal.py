@@ -1,25 +1,25 @@
-"""NotificationInternalService: the producers' side, on the internal port."""
+"""NotificationInternalService: the producers' side, on the internal port.
+
+The internal token is checked by the Authentication interceptor before any
+handler runs; handlers only translate protobuf to commands and back.
+"""
 
 from __future__ import annotations
 
 from elloloop.notify.v1 import notify_pb2 as pb
 
-from notify.api.handler import Ctx, unary
-from notify.auth import InternalAuthenticator
-from notify.domain import build_notify_command
-from notify.notifier import ACTIVE_CHANNELS, Notifier
+from notify.api.interceptors import Ctx
+from notify.core.commands import build_data_change, build_notify_command
+from notify.service.notifier import Notifier
 
 INTERNAL_TOKEN_HEADER = "x-notify-internal-token"
 
 
 class InternalService:
-    def __init__(self, notifier: Notifier, authenticator: InternalAuthenticator) -> None:
+    def __init__(self, notifier: Notifier) -> None:
         self._notifier = notifier
-        self._auth = authenticator
 
-    @unary
     async def notify(self, request: pb.NotifyRequest, ctx: Ctx) -> pb.NotifyResponse:
-        self._auth.check(ctx.request_headers().get(INTERNAL_TOKEN_HEADER))
         command = build_notify_command(
             tenant_id=request.tenant_id,
             notification_id=request.notification_id,
@@ -29,24 +29,23 @@ class InternalService:
             subject_type=request.subject_type,
             title=request.title,
             body=request.body,
-            addresses={user: dict(entry.by_channel) for user, entry in request.addresses.items()},
-            default_channels=ACTIVE_CHANNELS,
+            addresses={user: entry.by_channel for user, entry in request.addresses.items()},
         )
         outcome = await self._notifier.notify(command)
         return pb.NotifyResponse(
             delivered=outcome.delivered, pending=outcome.pending, failed=outcome.failed
         )
 
-    @unary
     async def publish_data_change(
         self, request: pb.PublishDataChangeRequest, ctx: Ctx
     ) -> pb.PublishDataChangeResponse:
-        self._auth.check(ctx.request_headers().get(INTERNAL_TOKEN_HEADER))
-        reached = self._notifier.publish_data_change(
-            request.tenant_id,
-            request.user_ids,
-            request.idempotency_key,
-            request.subject_ref,
-            request.subject_type,
+        command = build_data_change(
+            tenant_id=request.tenant_id,
+            user_ids=request.user_ids,
+            idempotency_key=request.idempotency_key,
+            subject_ref=request.subject_ref,
+            subject_type=request.subject_type,
         )
-        return pb.PublishDataChangeResponse(sessions=reached)
+        return pb.PublishDataChangeResponse(
+            sessions=await self._notifier.publish_data_change(command)
+        )

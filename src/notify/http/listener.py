@@ -7,7 +7,9 @@ the ASGI trailers extension. So each new connection is sniffed: a client that
 opens with the HTTP/2 prior-knowledge preface (grpcio, Connect over h2c) is
 handed to hypercorn's connection handler, anything else to uvicorn's
 HTTP/1.1 protocol. Both run in this process's event loop, so every port
-shares the service's in-memory state.
+shares the service's in-memory state. Driving those internal classes ties
+this module to the exact uvicorn and hypercorn releases that
+``notify.http.patches`` checks at start-up.
 """
 
 from __future__ import annotations
@@ -26,8 +28,6 @@ from hypercorn.config import Config as HypercornConfig
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from notify.http import h2fix
-
 logger = logging.getLogger("notify.http")
 
 H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
@@ -42,7 +42,6 @@ class Listener:
     """Serves ``app`` on (host, port); port 0 binds a free port, read back from ``port``."""
 
     def __init__(self, app: Any, host: str, port: int, *, name: str) -> None:
-        h2fix.install()
         self.name = name
         self._host = host
         self._requested_port = port

@@ -7,16 +7,21 @@ called AckDataChange gets it again every ``retry_interval``, at most
 of a key whose round is running, or ended less than ``remember_for`` ago,
 starts nothing. Nothing is stored: a hint is only useful to sessions that are
 open now.
+
+Rounds are per replica: each runs the rounds of its own sessions (the relay
+hands it the bus's DataChangePublished and DataChangeAcked events), so a
+redelivery never crosses the bus.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from notify.core.clock import Clock, SystemClock
+from notify.core.commands import DataChangeCommand
 from notify.realtime.hub import DataChangePush, Hub, Session
 
 # How many finished keys are remembered for de-duplication, at most.
@@ -41,8 +46,10 @@ class DataChangeRounds:
         max_attempts: int,
         on_redeliver: Callable[[int], None] = lambda n: None,
         on_give_up: Callable[[int], None] = lambda n: None,
+        clock: Clock | None = None,
     ) -> None:
         self._hub = hub
+        self._clock: Clock = clock or SystemClock()
         self._retry_interval = retry_interval
         self._max_attempts = max_attempts
         self._on_redeliver = on_redeliver
@@ -54,25 +61,19 @@ class DataChangeRounds:
     def __len__(self) -> int:
         return len(self._running)
 
-    def publish(
-        self,
-        tenant_id: str,
-        user_ids: Sequence[str],
-        idempotency_key: str,
-        subject_ref: str,
-        subject_type: str,
-    ) -> int:
-        """Starts a round; returns how many sessions the first delivery reached."""
-        key = (tenant_id, idempotency_key)
+    def publish(self, command: DataChangeCommand) -> int:
+        """Starts a round for this replica's sessions; returns how many it reached at first."""
+        tenant_id = command.tenant_id
+        key = (tenant_id, command.idempotency_key)
         running = self._running.get(key)
         if running is not None:
             return running.reached
         finished = self._finished.get(key)
-        if finished is not None and time.monotonic() - finished[0] < self.remember_for:
+        if finished is not None and self._clock.monotonic() - finished[0] < self.remember_for:
             return finished[1]
-        event = DataChangePush(idempotency_key, subject_ref, subject_type)
+        event = DataChangePush(command.idempotency_key, command.subject_ref, command.subject_type)
         pending: dict[str, Session] = {}
-        for user_id in dict.fromkeys(user_ids):
+        for user_id in command.user_ids:
             for session in self._hub.sessions_of(tenant_id, user_id):
                 if session.offer(event):
                     pending[session.id] = session
@@ -125,7 +126,7 @@ class DataChangeRounds:
         if round_.timer is not None:
             round_.timer.cancel()
         self._running.pop(key, None)
-        self._finished[key] = (time.monotonic(), round_.reached)
+        self._finished[key] = (self._clock.monotonic(), round_.reached)
         self._finished.move_to_end(key)
         while len(self._finished) > _REMEMBERED_KEYS:
             self._finished.popitem(last=False)

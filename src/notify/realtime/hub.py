@@ -19,9 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
-from notify.domain import DeviceType, Notification
-from notify.errors import ResourceExhausted
-from notify.ids import now_ms
+from notify.core.clock import Clock, SystemClock
+from notify.core.errors import ResourceExhausted
+from notify.core.model import DeviceType, Notification
 
 
 class CloseReason(Enum):
@@ -102,7 +102,7 @@ class Session:
         self._closed: CloseReason | None = None
         self._heartbeat_interval = heartbeat_interval
         # The handshake: the first event of every stream carries the session id.
-        self._events.append(Heartbeat(now_ms()))
+        self._events.append(Heartbeat(hub.clock.now_ms()))
         self._timer = self._loop.call_later(heartbeat_interval, self._beat)
         self._age_timer = (
             # Up to 10% jitter, so streams opened together do not all end together.
@@ -159,7 +159,7 @@ class Session:
         self.close(CloseReason.MAX_AGE)
 
     def _beat(self) -> None:
-        self.offer(Heartbeat(now_ms()))
+        self.offer(Heartbeat(self._hub.clock.now_ms()))
         if self._closed is None:
             self._timer = self._loop.call_later(self._heartbeat_interval, self._beat)
 
@@ -178,7 +178,9 @@ class Hub:
         max_per_user: int = 0,
         max_age: float = 0.0,
         on_change: SessionListener | None = None,
+        clock: Clock | None = None,
     ) -> None:
+        self.clock: Clock = clock or SystemClock()
         self._heartbeat_interval = heartbeat_interval
         self._queue_size = queue_size
         self._max_per_user = max_per_user

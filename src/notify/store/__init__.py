@@ -1,16 +1,22 @@
 """The Store interface every driver implements, and the driver factory.
 
-A driver is a module of its own (``memory``, ``postgres``); the shared
-conformance suite in ``tests/conformance`` proves they behave identically.
+A driver is a module of its own (``memory``, ``postgres``), opened only by
+``notify.store.factory``: nothing above this package names a driver class.
+The conformance suite in ``notify.store.conformance`` is importable, so
+every driver (including one written outside this package) proves it behaves
+like the others by running it unchanged.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from notify.domain import Channel, Device, Notification, PageKey, PageRequest
+from notify.core.model import Channel, Device, Notification, Page, PageKey, PageRequest
+
+# A driver's own gauges (for example its connection pool), by state label.
+Gauges = Mapping[str, Callable[[], float]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,13 +25,6 @@ class StoredRow:
 
     row: Notification
     created: bool
-
-
-@dataclass(frozen=True, slots=True)
-class RowPage:
-    rows: Sequence[Notification]
-    next_key: PageKey | None
-    unread_count: int
 
 
 class Store(Protocol):
@@ -50,7 +49,7 @@ class Store(Protocol):
         """Moves PENDING rows to DELIVERED, stamping delivered_at_ms."""
         ...
 
-    async def list_notifications(self, tenant_id: str, user_id: str, page: PageRequest) -> RowPage:
+    async def list_notifications(self, tenant_id: str, user_id: str, page: PageRequest) -> Page:
         """Newest first, strictly after ``page.after``; plus the user's unread count."""
         ...
 
@@ -71,6 +70,10 @@ class Store(Protocol):
         ...
 
     async def list_devices(self, tenant_id: str, user_id: str) -> list[Device]: ...
+
+    def gauges(self) -> Gauges:
+        """Callables the metrics read at scrape time; empty when the driver has none."""
+        ...
 
     async def ping(self) -> None:
         """Raises Unavailable when the backend cannot be reached."""

@@ -1,14 +1,17 @@
-"""Opens the store driver the configuration names."""
+"""Opens the store driver the configuration names: the only module that knows them.
+
+Drivers are imported lazily, so the memory store never loads asyncpg.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 
 from notify.config import Config
 from notify.store import Store
-from notify.store.memory import MemoryStore
 
 logger = logging.getLogger("notify.store")
 
@@ -19,8 +22,27 @@ class StoreStartupError(Exception):
 
 async def open_store(config: Config) -> Store:
     if config.store_driver == "memory":
+        from notify.store.memory import MemoryStore
+
         return MemoryStore()
     return await _open_postgres(config)
+
+
+async def migrate_database(config: Config) -> list[str]:
+    """Applies pending migrations (``notifyd migrate``); returns the names applied."""
+    if config.store_driver != "postgres":
+        raise StoreStartupError("migrate needs NOTIFY_STORE_DRIVER=postgres")
+    from notify.store.migrate import migrate
+    from notify.store.postgres import PostgresStore
+
+    store = await _open_postgres(dataclasses.replace(config, postgres_automigrate=False))
+    assert isinstance(store, PostgresStore)
+    try:
+        async with store.pool.acquire() as conn:
+            applied = await migrate(conn)
+    finally:
+        await store.close()
+    return [f"{m.version:04d}_{m.name}" for m in applied]
 
 
 async def _open_postgres(config: Config) -> Store:

@@ -8,8 +8,8 @@ from typing import TypeVar
 
 from prometheus_client import Histogram
 
-from notify.domain import Channel, Device, Notification, PageKey, PageRequest
-from notify.store import RowPage, Store, StoredRow
+from notify.core.model import Channel, Device, Notification, Page, PageKey, PageRequest
+from notify.store import Gauges, Store, StoredRow
 
 T = TypeVar("T")
 
@@ -45,7 +45,7 @@ class InstrumentedStore:
     async def mark_delivered(self, rows: Sequence[Notification], at_ms: int) -> None:
         await self._timed("mark_delivered", self.inner.mark_delivered(rows, at_ms))
 
-    async def list_notifications(self, tenant_id: str, user_id: str, page: PageRequest) -> RowPage:
+    async def list_notifications(self, tenant_id: str, user_id: str, page: PageRequest) -> Page:
         return await self._timed(
             "list_notifications", self.inner.list_notifications(tenant_id, user_id, page)
         )
@@ -69,6 +69,9 @@ class InstrumentedStore:
 
     async def list_devices(self, tenant_id: str, user_id: str) -> list[Device]:
         return await self._timed("list_devices", self.inner.list_devices(tenant_id, user_id))
+
+    def gauges(self) -> Gauges:
+        return self.inner.gauges()
 
     async def ping(self) -> None:
         await self._timed("ping", self.inner.ping())

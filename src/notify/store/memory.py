@@ -13,16 +13,17 @@ import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from notify.domain import (
+from notify.core.model import (
     Channel,
     Device,
     DeviceType,
     Notification,
+    Page,
     PageKey,
     PageRequest,
     Status,
 )
-from notify.store import RowPage, StoredRow
+from notify.store import Gauges, StoredRow
 
 
 @dataclass(slots=True)
@@ -72,16 +73,16 @@ class MemoryStore:
                 stored.status = Status.DELIVERED
                 stored.delivered_at_ms = at_ms
 
-    async def list_notifications(self, tenant_id: str, user_id: str, page: PageRequest) -> RowPage:
+    async def list_notifications(self, tenant_id: str, user_id: str, page: PageRequest) -> Page:
         inbox = self._inboxes.get((tenant_id, user_id))
         if inbox is None:
-            return RowPage(rows=[], next_key=None, unread_count=0)
+            return Page(rows=[], next_key=None, unread_count=0)
         keys = inbox.unread if page.unread_only else inbox.keys
         end = len(keys) if page.after is None else bisect.bisect_left(keys, page.after)
         start = max(0, end - page.limit)
         rows = [inbox.rows[key.id].copy() for key in reversed(keys[start:end])]
         next_key = rows[-1].key if start > 0 and rows else None
-        return RowPage(rows=rows, next_key=next_key, unread_count=len(inbox.unread))
+        return Page(rows=rows, next_key=next_key, unread_count=len(inbox.unread))
 
     async def list_after(
         self, tenant_id: str, user_id: str, after: PageKey, channel: Channel, limit: int
@@ -121,6 +122,9 @@ class MemoryStore:
     async def list_devices(self, tenant_id: str, user_id: str) -> list[Device]:
         devices = self._devices.get((tenant_id, user_id), {})
         return [devices[kind] for kind in sorted(devices)]
+
+    def gauges(self) -> Gauges:
+        return {}
 
     async def ping(self) -> None:
         return None

@@ -24,32 +24,27 @@ from typing import Any
 
 import asyncpg
 
-from notify.domain import (
+from notify.core.errors import InvalidArgument, NotifyError, Unavailable
+from notify.core.model import (
     Channel,
     Device,
     DeviceType,
     Notification,
+    Page,
     PageKey,
     PageRequest,
-    Status,
 )
-from notify.errors import InvalidArgument, NotifyError, Unavailable
-from notify.store import RowPage, StoredRow
+from notify.store import Gauges, StoredRow
+from notify.store import pgcolumns as columns
 from notify.store.migrate import migrate
 
 logger = logging.getLogger("notify.store.postgres")
 
-_COLUMNS = (
-    "id, tenant_id, user_id, notification_id, channel, subject_ref, subject_type, title, "
-    "body, status, created_at_ms, delivered_at_ms, ack_at_ms, read_at_ms"
-)
+_COLUMNS = columns.NAMES
 
 _INSERT = f"""
 INSERT INTO notifications ({_COLUMNS})
-SELECT * FROM unnest(
-    $1::uuid[], $2::text[], $3::text[], $4::text[], $5::smallint[], $6::text[], $7::text[],
-    $8::text[], $9::text[], $10::smallint[], $11::bigint[], $12::bigint[], $13::bigint[],
-    $14::bigint[])
+SELECT * FROM unnest({columns.UNNEST_ARGS})
 ON CONFLICT (tenant_id, user_id, notification_id, channel) DO NOTHING
 RETURNING id
 """
@@ -185,11 +180,12 @@ class PostgresStore:
     def pool(self) -> asyncpg.Pool:
         return self._pool
 
-    def pool_in_use(self) -> int:
-        return int(self._pool.get_size() - self._pool.get_idle_size())
-
-    def pool_size(self) -> int:
-        return int(self._pool.get_size())
+    def gauges(self) -> Gauges:
+        """The pool: connections in use now, and open ones (in use or idle)."""
+        return {
+            "in_use": lambda: float(self._pool.get_size() - self._pool.get_idle_size()),
+            "size": lambda: float(self._pool.get_size()),
+        }
 
     @asynccontextmanager
     async def _conn(self) -> AsyncIterator[asyncpg.Connection]:
@@ -276,18 +272,8 @@ class PostgresStore:
                     waiter.set_result(stored)
 
     async def _insert(self, rows: Sequence[Notification]) -> list[StoredRow]:
-        columns: list[list[Any]] = [[] for _ in range(14)]
-        for row in rows:
-            values = (
-                uuid.UUID(row.id), row.tenant_id, row.user_id, row.notification_id,
-                int(row.channel), row.subject_ref, row.subject_type, row.title, row.body,
-                int(row.status), row.created_at_ms, row.delivered_at_ms, row.ack_at_ms,
-                row.read_at_ms,
-            )  # fmt: skip
-            for column, value in zip(columns, values, strict=True):
-                column.append(value)
         async with self._conn() as conn:
-            inserted = {str(r[0]) for r in await conn.fetch(_INSERT, *columns)}
+            inserted = {str(r[0]) for r in await conn.fetch(_INSERT, *columns.to_arrays(rows))}
             if len(inserted) == len(rows):
                 return [StoredRow(row, created=True) for row in rows]
             # A retry, or two calls for the same key in this batch: read back
@@ -302,8 +288,8 @@ class PostgresStore:
                 [int(r.channel) for r in retried],
             )
         by_key = {
-            (r["tenant_id"], r["user_id"], r["notification_id"], r["channel"]): _row(r)
-            for r in existing
+            (row.tenant_id, row.user_id, row.notification_id, int(row.channel)): row
+            for row in map(columns.to_row, existing)
         }
         result: list[StoredRow] = []
         for row in rows:
@@ -320,7 +306,7 @@ class PostgresStore:
         async with self._conn() as conn:
             await conn.execute(_MARK_DELIVERED, [uuid.UUID(r.id) for r in rows], at_ms)
 
-    async def list_notifications(self, tenant_id: str, user_id: str, page: PageRequest) -> RowPage:
+    async def list_notifications(self, tenant_id: str, user_id: str, page: PageRequest) -> Page:
         args: list[Any] = [tenant_id, user_id, page.limit + 1]
         filters = []
         if page.unread_only:
@@ -335,9 +321,9 @@ class PostgresStore:
                 unread = records[0]["unread_count"] or 0
             else:
                 unread = await conn.fetchval(_UNREAD, tenant_id, user_id) or 0
-        rows = [_row(r) for r in records[: page.limit]]
+        rows = [columns.to_row(r) for r in records[: page.limit]]
         next_key = rows[-1].key if len(records) > page.limit else None
-        return RowPage(rows=rows, next_key=next_key, unread_count=int(unread))
+        return Page(rows=rows, next_key=next_key, unread_count=int(unread))
 
     async def list_after(
         self, tenant_id: str, user_id: str, after: PageKey, channel: Channel, limit: int
@@ -352,7 +338,7 @@ class PostgresStore:
                 int(channel),
                 limit,
             )
-        return [_row(r) for r in records]
+        return [columns.to_row(r) for r in records]
 
     async def mark_read(
         self, tenant_id: str, user_id: str, row_id: str, at_ms: int
@@ -362,7 +348,7 @@ class PostgresStore:
             return None
         async with self._conn() as conn:
             record = await conn.fetchrow(_MARK_READ, tenant_id, user_id, row_uuid, at_ms)
-        return _row(record) if record is not None else None
+        return columns.to_row(record) if record is not None else None
 
     async def upsert_device(self, device: Device) -> None:
         async with self._conn() as conn:
@@ -407,22 +393,3 @@ def _uuid_or_none(value: str) -> uuid.UUID | None:
         return uuid.UUID(value)
     except ValueError:
         return None
-
-
-def _row(r: asyncpg.Record) -> Notification:
-    return Notification(
-        id=str(r["id"]),
-        tenant_id=r["tenant_id"],
-        user_id=r["user_id"],
-        notification_id=r["notification_id"],
-        channel=Channel(r["channel"]),
-        subject_ref=r["subject_ref"],
-        subject_type=r["subject_type"],
-        title=r["title"],
-        body=r["body"],
-        status=Status(r["status"]),
-        created_at_ms=r["created_at_ms"],
-        delivered_at_ms=r["delivered_at_ms"],
-        ack_at_ms=r["ack_at_ms"],
-        read_at_ms=r["read_at_ms"],
-    )

@@ -45,7 +45,3 @@ def new_id(now_ms: int | None = None) -> str:
     rand_b = rand & ((1 << _RAND_B_BITS) - 1)
     value = (millis & 0xFFFF_FFFF_FFFF) << 80 | 0x7 << 76 | rand_a << 64 | 0x2 << 62 | rand_b
     return str(uuid.UUID(int=value))
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000

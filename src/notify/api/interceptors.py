@@ -1,0 +1,215 @@
+"""Cross-cutting concerns of every RPC, as connect-python interceptors.
+
+Each API app is built with ``interceptors_for(authenticate)``, outermost first:
+
+1. ``ErrorMapping``: any failure becomes a Connect error with a safe message
+   (``notify.api.errors``), for unary calls and for every kind of stream.
+2. ``Deadlines``: ``connect-timeout-ms`` / ``grpc-timeout`` are enforced
+   (connect-python parses them but does not): a unary call is cancelled at its
+   deadline, and a stream ends with DEADLINE_EXCEEDED when the deadline passes
+   while it waits for its next message.
+3. ``Authentication``: the service's credential check runs before the handler
+   of *every* RPC the app serves, so a new RPC is authenticated by default.
+   Handlers read the result with ``caller()``; they never parse credentials.
+
+The RPC log line, request ids and metrics are not here but at the ASGI edge
+(``notify.api.observe``), because requests connect-python rejects before any
+interceptor runs (an unsupported content type, a malformed envelope, an
+unknown path) must be logged and counted too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
+from contextvars import ContextVar
+from typing import Any, TypeVar
+
+from connectrpc.interceptor import Interceptor
+from connectrpc.request import Headers, RequestContext
+
+from notify.api.context import current_request
+from notify.api.errors import to_connect_error
+from notify.auth import Principal
+from notify.core.errors import Unauthenticated
+
+REQ = TypeVar("REQ")
+RES = TypeVar("RES")
+Ctx = RequestContext[Any, Any]
+Authenticate = Callable[[Headers], Principal | None]
+
+_caller: ContextVar[Principal | None] = ContextVar("notify_caller", default=None)
+
+
+def caller() -> Principal:
+    """The authenticated caller of the RPC being handled.
+
+    Fails closed: a handler served without the Authentication interceptor
+    answers UNAUTHENTICATED instead of running for nobody.
+    """
+    principal = _caller.get()
+    if principal is None:
+        raise Unauthenticated("missing credentials")
+    return principal
+
+
+class ErrorMapping:
+    async def intercept_unary(
+        self, call_next: Callable[[REQ, Ctx], Awaitable[RES]], request: REQ, ctx: Ctx
+    ) -> RES:
+        try:
+            return await call_next(request, ctx)
+        except Exception as exc:
+            raise to_connect_error(exc) from None
+
+    async def intercept_client_stream(
+        self,
+        call_next: Callable[[AsyncIterator[REQ], Ctx], Awaitable[RES]],
+        request: AsyncIterator[REQ],
+        ctx: Ctx,
+    ) -> RES:
+        try:
+            return await call_next(request, ctx)
+        except Exception as exc:
+            raise to_connect_error(exc) from None
+
+    def intercept_server_stream(
+        self, call_next: Callable[[REQ, Ctx], AsyncIterator[RES]], request: REQ, ctx: Ctx
+    ) -> AsyncIterator[RES]:
+        return _mapped(call_next, request, ctx)
+
+    def intercept_bidi_stream(
+        self,
+        call_next: Callable[[AsyncIterator[REQ], Ctx], AsyncIterator[RES]],
+        request: AsyncIterator[REQ],
+        ctx: Ctx,
+    ) -> AsyncIterator[RES]:
+        return _mapped(call_next, request, ctx)
+
+
+async def _mapped(
+    call_next: Callable[[Any, Ctx], AsyncIterator[RES]], request: Any, ctx: Ctx
+) -> AsyncIterator[RES]:
+    try:
+        # aclosing: when the client goes away the inner generator's cleanup
+        # (which unregisters the live session) runs now, not at GC.
+        async with aclosing(call_next(request, ctx)) as items:  # type: ignore[type-var]
+            async for item in items:
+                yield item
+    except Exception as exc:
+        raise to_connect_error(exc) from None
+
+
+class Deadlines:
+    async def intercept_unary(
+        self, call_next: Callable[[REQ, Ctx], Awaitable[RES]], request: REQ, ctx: Ctx
+    ) -> RES:
+        timeout_ms = ctx.timeout_ms()
+        if timeout_ms is None:
+            return await call_next(request, ctx)
+        if timeout_ms <= 0:
+            raise TimeoutError
+        async with asyncio.timeout(timeout_ms / 1000):
+            return await call_next(request, ctx)
+
+    async def intercept_client_stream(
+        self,
+        call_next: Callable[[AsyncIterator[REQ], Ctx], Awaitable[RES]],
+        request: AsyncIterator[REQ],
+        ctx: Ctx,
+    ) -> RES:
+        return await self.intercept_unary(call_next, request, ctx)
+
+    def intercept_server_stream(
+        self, call_next: Callable[[REQ, Ctx], AsyncIterator[RES]], request: REQ, ctx: Ctx
+    ) -> AsyncIterator[RES]:
+        timeout_ms = ctx.timeout_ms()
+        if timeout_ms is None:
+            return call_next(request, ctx)  # no deadline: no extra layer per message
+        return _bounded(call_next(request, ctx), timeout_ms)
+
+    def intercept_bidi_stream(
+        self,
+        call_next: Callable[[AsyncIterator[REQ], Ctx], AsyncIterator[RES]],
+        request: AsyncIterator[REQ],
+        ctx: Ctx,
+    ) -> AsyncIterator[RES]:
+        timeout_ms = ctx.timeout_ms()
+        if timeout_ms is None:
+            return call_next(request, ctx)
+        return _bounded(call_next(request, ctx), timeout_ms)
+
+
+async def _bounded(stream: AsyncIterator[RES], timeout_ms: float) -> AsyncIterator[RES]:
+    """Yields from ``stream`` until it ends or the deadline passes (TimeoutError).
+
+    The deadline bounds each wait for the next message, never a ``yield``: a
+    cancellation must land inside the stream's own await, not in the
+    server's write of the previous message.
+    """
+    deadline = asyncio.get_running_loop().time() + max(0.0, timeout_ms) / 1000
+    async with aclosing(stream) as items:  # type: ignore[type-var]
+        iterator = aiter(items)
+        while True:
+            async with asyncio.timeout_at(deadline):
+                try:
+                    item = await anext(iterator)
+                except StopAsyncIteration:
+                    return
+            yield item
+
+
+class Authentication:
+    """Runs ``authenticate(headers)`` before every handler of the app.
+
+    ``authenticate`` raises Unauthenticated, or returns the Principal (client
+    port) or None (internal port: a producer has no user identity).
+    """
+
+    def __init__(self, authenticate: Authenticate) -> None:
+        self._authenticate = authenticate
+
+    def _admit(self, ctx: Ctx) -> None:
+        principal = self._authenticate(ctx.request_headers())
+        _caller.set(principal)
+        info = current_request.get()
+        if info is not None and principal is not None:
+            info.tenant_id = principal.tenant_id
+            info.user_id = principal.user_id
+
+    async def intercept_unary(
+        self, call_next: Callable[[REQ, Ctx], Awaitable[RES]], request: REQ, ctx: Ctx
+    ) -> RES:
+        self._admit(ctx)
+        return await call_next(request, ctx)
+
+    async def intercept_client_stream(
+        self,
+        call_next: Callable[[AsyncIterator[REQ], Ctx], Awaitable[RES]],
+        request: AsyncIterator[REQ],
+        ctx: Ctx,
+    ) -> RES:
+        self._admit(ctx)
+        return await call_next(request, ctx)
+
+    def intercept_server_stream(
+        self, call_next: Callable[[REQ, Ctx], AsyncIterator[RES]], request: REQ, ctx: Ctx
+    ) -> AsyncIterator[RES]:
+        # Eager: runs when connect-python opens the stream, inside ErrorMapping.
+        self._admit(ctx)
+        return call_next(request, ctx)
+
+    def intercept_bidi_stream(
+        self,
+        call_next: Callable[[AsyncIterator[REQ], Ctx], AsyncIterator[RES]],
+        request: AsyncIterator[REQ],
+        ctx: Ctx,
+    ) -> AsyncIterator[RES]:
+        self._admit(ctx)
+        return call_next(request, ctx)
+
+
+def interceptors_for(authenticate: Authenticate) -> list[Interceptor]:
+    """What every API app is built with, outermost first."""
+    return [ErrorMapping(), Deadlines(), Authentication(authenticate)]

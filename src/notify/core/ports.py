@@ -1,0 +1,69 @@
+"""The seams the service is written against: the bus and the delivery providers.
+
+(The Store protocol lives with its drivers in ``notify.store``; the Clock in
+``notify.core.clock``.) Implementations are chosen by the composition root
+(``notify.server``) from configuration; nothing above them names a driver.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from notify.core.events import BusEvent
+from notify.core.model import Channel, Notification, Status
+
+Unsubscribe = Callable[[], None]
+
+
+class Bus(Protocol):
+    """Carries events between the service and the live sessions of every replica.
+
+    ``publish`` never blocks: a bus across processes queues and sends in the
+    background. Every subscriber, in every replica, sees every event, in the
+    order one replica published them.
+    """
+
+    # This process's name on the bus: replies are addressed to it.
+    replica_id: str
+    # How long a requester waits for replies from other replicas (0: replies
+    # are synchronous, the in-process bus).
+    reply_wait: float
+
+    def publish(self, event: BusEvent) -> None: ...
+
+    def subscribe(self, handler: Callable[[BusEvent], None]) -> Unsubscribe: ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One stored row to send, with the address its channel needs ("" for in-app)."""
+
+    row: Notification
+    address: str
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """What a provider did with one delivery.
+
+    DELIVERED (stamped ``at_ms``), PENDING (not yet: no live session, or queued
+    for a retry) or FAILED (with a ``reason`` safe to show the producer).
+    """
+
+    status: Status
+    at_ms: int = 0
+    provider_message_id: str = ""
+    reason: str = ""
+
+
+class Provider(Protocol):
+    """Sends rows of one channel. ``send`` answers one Receipt per Delivery, in order."""
+
+    name: str
+    channel: Channel
+
+    async def send(self, deliveries: Sequence[Delivery]) -> list[Receipt]: ...

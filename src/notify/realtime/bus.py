@@ -1,0 +1,139 @@
+"""The in-process bus, and the request/reply helper every bus shares.
+
+``LocalBus`` calls its subscribers synchronously, in subscription order, so
+a request's replies are in before ``publish`` returns and nothing waits.
+``BusClient`` is how the service asks a question over any bus: it numbers the
+request, publishes it, and collects the replies addressed to this replica,
+waiting at most the bus's ``reply_wait`` for the ones from other processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+from collections import deque
+from collections.abc import Callable
+
+from notify.core.events import BusEvent, Reply, Request
+from notify.core.ports import Bus, Unsubscribe
+
+logger = logging.getLogger("notify.bus")
+
+Handler = Callable[[BusEvent], None]
+
+
+class LocalBus:
+    """One process: every publish reaches every subscriber at once."""
+
+    reply_wait = 0.0
+
+    def __init__(self, replica_id: str | None = None) -> None:
+        self.replica_id = replica_id or os.urandom(6).hex()
+        self._handlers: tuple[Handler, ...] = ()
+        self._queue: deque[BusEvent] = deque()
+        self._dispatching = False
+
+    def publish(self, event: BusEvent) -> None:
+        """Delivers the event to every subscriber before returning.
+
+        An event published by a subscriber (a reply) is queued and delivered
+        after the current one has reached everybody, so every subscriber sees
+        every event in publication order.
+        """
+        self._queue.append(event)
+        if self._dispatching:
+            return
+        self._dispatching = True
+        try:
+            while self._queue:
+                current = self._queue.popleft()
+                for handler in self._handlers:
+                    try:
+                        handler(current)
+                    except Exception:
+                        # One broken subscriber must not keep the event from the others.
+                        logger.exception(
+                            "bus subscriber failed", extra={"event": type(current).__name__}
+                        )
+        finally:
+            self._dispatching = False
+
+    def subscribe(self, handler: Handler) -> Unsubscribe:
+        # A fresh tuple per change: a publish in progress keeps iterating its own.
+        self._handlers = (*self._handlers, handler)
+
+        def unsubscribe() -> None:
+            self._handlers = tuple(h for h in self._handlers if h is not handler)
+
+        return unsubscribe
+
+    async def close(self) -> None:
+        self._handlers = ()
+
+
+class _Waiting:
+    __slots__ = ("done", "replies", "wake")
+
+    def __init__(self, done: Callable[[list[Reply]], bool]) -> None:
+        self.replies: list[Reply] = []
+        self.done = done
+        self.wake: asyncio.Event | None = None
+
+
+class BusClient:
+    """Tells the bus, or asks it and gathers the answers addressed to this replica."""
+
+    def __init__(self, bus: Bus) -> None:
+        self._bus = bus
+        self._tickets = itertools.count(1)
+        self._waiting: dict[int, _Waiting] = {}
+        self._unsubscribe = bus.subscribe(self._on_event)
+
+    @property
+    def replica_id(self) -> str:
+        return self._bus.replica_id
+
+    def tell(self, event: BusEvent) -> None:
+        """Publishes an event that wants no reply."""
+        self._bus.publish(event)
+
+    async def ask(
+        self,
+        request: Callable[[str, int], Request],
+        done: Callable[[list[Reply]], bool] = lambda replies: False,
+    ) -> list[Reply]:
+        """Publishes ``request(origin, ticket)``; returns the replies.
+
+        Waits until ``done(replies)`` says nothing more can come, or the bus's
+        reply_wait has passed, whichever is first.
+        """
+        ticket = next(self._tickets)
+        waiting = self._waiting[ticket] = _Waiting(done)
+        try:
+            self._bus.publish(request(self._bus.replica_id, ticket))
+            if self._bus.reply_wait > 0 and not done(waiting.replies):
+                waiting.wake = asyncio.Event()
+                try:
+                    async with asyncio.timeout(self._bus.reply_wait):
+                        await waiting.wake.wait()
+                except TimeoutError:
+                    pass
+            return waiting.replies
+        finally:
+            del self._waiting[ticket]
+
+    def close(self) -> None:
+        self._unsubscribe()
+
+    def _on_event(self, event: BusEvent) -> None:
+        origin = getattr(event, "origin", None)
+        if origin != self._bus.replica_id or not isinstance(event, Reply):
+            return
+        waiting = self._waiting.get(event.ticket)
+        if waiting is None:
+            return  # late: its requester stopped waiting
+        waiting.replies.append(event)
+        if waiting.wake is not None and waiting.done(waiting.replies):
+            waiting.wake.set()

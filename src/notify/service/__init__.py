@@ -1,0 +1,1 @@
+"""Use cases: what the service decides, over the ports in ``notify.core.ports``."""

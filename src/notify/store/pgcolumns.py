@@ -1,0 +1,82 @@
+"""The notifications table's columns, derived from ``Notification``'s fields.
+
+One list drives every statement that names the columns, the arrays a batch
+insert sends through ``unnest`` and the record -> Notification conversion,
+so a new field needs only a migration adding its column. The converters are
+generated once as straight-line code (no per-field loop on the hot path).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+import uuid
+from collections.abc import Callable, Sequence
+from enum import IntEnum
+from typing import Any
+
+from notify.core.model import Notification
+
+_SQL_TYPES = {str: "text", int: "bigint"}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Column:
+    name: str
+    sql_type: str
+    kind: type[Any]  # str, int, uuid.UUID or an IntEnum
+
+
+def _columns() -> tuple[Column, ...]:
+    hints = typing.get_type_hints(Notification)
+    columns = []
+    for f in dataclasses.fields(Notification):
+        kind = hints[f.name]
+        if f.name == "id":
+            columns.append(Column(f.name, "uuid", uuid.UUID))
+        elif isinstance(kind, type) and issubclass(kind, IntEnum):
+            columns.append(Column(f.name, "smallint", kind))
+        elif kind in _SQL_TYPES:
+            columns.append(Column(f.name, _SQL_TYPES[kind], kind))
+        else:
+            raise TypeError(f"Notification.{f.name}: no column type for {kind!r}")
+    return tuple(columns)
+
+
+COLUMNS: tuple[Column, ...] = _columns()
+NAMES = ", ".join(c.name for c in COLUMNS)
+# "$1::uuid[], $2::text[], ...": the arrays of a batch insert, in column order.
+UNNEST_ARGS = ", ".join(f"${i}::{c.sql_type}[]" for i, c in enumerate(COLUMNS, 1))
+
+
+def _compile() -> tuple[
+    Callable[[Sequence[Notification]], list[list[Any]]], Callable[[Any], Notification]
+]:
+    namespace: dict[str, Any] = {"Notification": Notification, "UUID": uuid.UUID, "str": str}
+    to_db, from_db = [], []
+    for i, c in enumerate(COLUMNS):
+        if c.kind is uuid.UUID:
+            to_db.append(f"UUID(r.{c.name})")
+            from_db.append(f"str(rec[{i}])")
+        elif issubclass(c.kind, IntEnum):
+            namespace[c.kind.__name__] = c.kind
+            to_db.append(f"int(r.{c.name})")
+            from_db.append(f"{c.kind.__name__}(rec[{i}])")
+        else:
+            to_db.append(f"r.{c.name}")
+            from_db.append(f"rec[{i}]")
+    n = len(COLUMNS)
+    lists = ", ".join(f"c{i}" for i in range(n))
+    lines = ["def to_arrays(rows):"]
+    lines += [f"    c{i} = []" for i in range(n)]
+    lines.append("    for r in rows:")
+    lines += [f"        c{i}.append({expr})" for i, expr in enumerate(to_db)]
+    lines.append(f"    return [{lists}]")
+    lines.append("def to_row(rec):")
+    lines.append(f"    return Notification({', '.join(from_db)})")
+    exec("\n".join(lines), namespace)  # built from the dataclass's own field list
+    return namespace["to_arrays"], namespace["to_row"]
+
+
+# rows -> one list per column (unnest's arrays); a record of NAMES -> Notification.
+to_arrays, to_row = _compile()
