@@ -54,14 +54,29 @@ def caller() -> Principal:
     return principal
 
 
-class ErrorMapping:
+class _Interceptor:
+    """Every kind of RPC through two hooks: one for calls, one for streams.
+
+    connect-python applies an interceptor only to the kinds of method it
+    implements; implementing all four here means no future RPC kind can slip
+    past authentication. Client streams go through ``call``, bidirectional
+    streams through ``stream``.
+    """
+
+    async def call(
+        self, call_next: Callable[[Any, Ctx], Awaitable[RES]], request: Any, ctx: Ctx
+    ) -> RES:
+        return await call_next(request, ctx)
+
+    def stream(
+        self, call_next: Callable[[Any, Ctx], AsyncIterator[RES]], request: Any, ctx: Ctx
+    ) -> AsyncIterator[RES]:
+        return call_next(request, ctx)
+
     async def intercept_unary(
         self, call_next: Callable[[REQ, Ctx], Awaitable[RES]], request: REQ, ctx: Ctx
     ) -> RES:
-        try:
-            return await call_next(request, ctx)
-        except Exception as exc:
-            raise to_connect_error(exc) from None
+        return await self.call(call_next, request, ctx)
 
     async def intercept_client_stream(
         self,
@@ -69,21 +84,33 @@ class ErrorMapping:
         request: AsyncIterator[REQ],
         ctx: Ctx,
     ) -> RES:
-        try:
-            return await call_next(request, ctx)
-        except Exception as exc:
-            raise to_connect_error(exc) from None
+        return await self.call(call_next, request, ctx)
 
     def intercept_server_stream(
         self, call_next: Callable[[REQ, Ctx], AsyncIterator[RES]], request: REQ, ctx: Ctx
     ) -> AsyncIterator[RES]:
-        return _mapped(call_next, request, ctx)
+        return self.stream(call_next, request, ctx)
 
     def intercept_bidi_stream(
         self,
         call_next: Callable[[AsyncIterator[REQ], Ctx], AsyncIterator[RES]],
         request: AsyncIterator[REQ],
         ctx: Ctx,
+    ) -> AsyncIterator[RES]:
+        return self.stream(call_next, request, ctx)
+
+
+class ErrorMapping(_Interceptor):
+    async def call(
+        self, call_next: Callable[[Any, Ctx], Awaitable[RES]], request: Any, ctx: Ctx
+    ) -> RES:
+        try:
+            return await call_next(request, ctx)
+        except Exception as exc:
+            raise to_connect_error(exc) from None
+
+    def stream(
+        self, call_next: Callable[[Any, Ctx], AsyncIterator[RES]], request: Any, ctx: Ctx
     ) -> AsyncIterator[RES]:
         return _mapped(call_next, request, ctx)
 
@@ -101,9 +128,9 @@ async def _mapped(
         raise to_connect_error(exc) from None
 
 
-class Deadlines:
-    async def intercept_unary(
-        self, call_next: Callable[[REQ, Ctx], Awaitable[RES]], request: REQ, ctx: Ctx
+class Deadlines(_Interceptor):
+    async def call(
+        self, call_next: Callable[[Any, Ctx], Awaitable[RES]], request: Any, ctx: Ctx
     ) -> RES:
         timeout_ms = ctx.timeout_ms()
         if timeout_ms is None:
@@ -113,31 +140,12 @@ class Deadlines:
         async with asyncio.timeout(timeout_ms / 1000):
             return await call_next(request, ctx)
 
-    async def intercept_client_stream(
-        self,
-        call_next: Callable[[AsyncIterator[REQ], Ctx], Awaitable[RES]],
-        request: AsyncIterator[REQ],
-        ctx: Ctx,
-    ) -> RES:
-        return await self.intercept_unary(call_next, request, ctx)
-
-    def intercept_server_stream(
-        self, call_next: Callable[[REQ, Ctx], AsyncIterator[RES]], request: REQ, ctx: Ctx
+    def stream(
+        self, call_next: Callable[[Any, Ctx], AsyncIterator[RES]], request: Any, ctx: Ctx
     ) -> AsyncIterator[RES]:
         timeout_ms = ctx.timeout_ms()
         if timeout_ms is None:
             return call_next(request, ctx)  # no deadline: no extra layer per message
-        return _bounded(call_next(request, ctx), timeout_ms)
-
-    def intercept_bidi_stream(
-        self,
-        call_next: Callable[[AsyncIterator[REQ], Ctx], AsyncIterator[RES]],
-        request: AsyncIterator[REQ],
-        ctx: Ctx,
-    ) -> AsyncIterator[RES]:
-        timeout_ms = ctx.timeout_ms()
-        if timeout_ms is None:
-            return call_next(request, ctx)
         return _bounded(call_next(request, ctx), timeout_ms)
 
 
@@ -160,7 +168,7 @@ async def _bounded(stream: AsyncIterator[RES], timeout_ms: float) -> AsyncIterat
             yield item
 
 
-class Authentication:
+class Authentication(_Interceptor):
     """Runs ``authenticate(headers)`` before every handler of the app.
 
     ``authenticate`` raises Unauthenticated, or returns the Principal (client
@@ -178,34 +186,16 @@ class Authentication:
             info.tenant_id = principal.tenant_id
             info.user_id = principal.user_id
 
-    async def intercept_unary(
-        self, call_next: Callable[[REQ, Ctx], Awaitable[RES]], request: REQ, ctx: Ctx
+    async def call(
+        self, call_next: Callable[[Any, Ctx], Awaitable[RES]], request: Any, ctx: Ctx
     ) -> RES:
         self._admit(ctx)
         return await call_next(request, ctx)
 
-    async def intercept_client_stream(
-        self,
-        call_next: Callable[[AsyncIterator[REQ], Ctx], Awaitable[RES]],
-        request: AsyncIterator[REQ],
-        ctx: Ctx,
-    ) -> RES:
-        self._admit(ctx)
-        return await call_next(request, ctx)
-
-    def intercept_server_stream(
-        self, call_next: Callable[[REQ, Ctx], AsyncIterator[RES]], request: REQ, ctx: Ctx
+    def stream(
+        self, call_next: Callable[[Any, Ctx], AsyncIterator[RES]], request: Any, ctx: Ctx
     ) -> AsyncIterator[RES]:
         # Eager: runs when connect-python opens the stream, inside ErrorMapping.
-        self._admit(ctx)
-        return call_next(request, ctx)
-
-    def intercept_bidi_stream(
-        self,
-        call_next: Callable[[AsyncIterator[REQ], Ctx], AsyncIterator[RES]],
-        request: AsyncIterator[REQ],
-        ctx: Ctx,
-    ) -> AsyncIterator[RES]:
         self._admit(ctx)
         return call_next(request, ctx)
 

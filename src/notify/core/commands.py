@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import TypeVar
 
 from notify.core.cursors import decode_cursor, decode_resume_token
 from notify.core.errors import InvalidArgument
@@ -99,13 +101,21 @@ def require_user_ids(user_ids: Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(user_ids))
 
 
+E = TypeVar("E", bound=IntEnum)
+
+
+def _enum(kind: type[E], name: str, number: int) -> E:
+    """A wire enum number as its domain enum; a number this build does not know is refused."""
+    try:
+        return kind(number)
+    except ValueError:
+        raise InvalidArgument(f"{name} has an unknown value {number}") from None
+
+
 def _channels(numbers: Sequence[int]) -> tuple[Channel, ...]:
     resolved: list[Channel] = []
     for number in numbers:
-        try:
-            channel = Channel(number)
-        except ValueError:
-            raise InvalidArgument(f"channels has an unknown value {number}") from None
+        channel = _enum(Channel, "channels", number)
         if channel is Channel.UNSPECIFIED:
             raise InvalidArgument("channels must not contain DELIVERY_CHANNEL_UNSPECIFIED")
         resolved.append(channel)
@@ -216,10 +226,7 @@ def build_resume_position(resume_token: str) -> PageKey | None:
 def build_device(
     *, tenant_id: str, user_id: str, device_type: int, token: str, now_ms: int
 ) -> Device:
-    try:
-        kind = DeviceType(device_type)
-    except ValueError:
-        raise InvalidArgument(f"device_type has an unknown value {device_type}") from None
+    kind = _enum(DeviceType, "device_type", device_type)
     if kind is DeviceType.UNSPECIFIED:
         raise InvalidArgument("device_type is required")
     require_text("token", token, MAX_TOKEN_LENGTH, required=True)
@@ -230,7 +237,4 @@ def build_device(
 
 def stream_device_type(device_type: int) -> DeviceType:
     """A stream may leave its device type unset; an unknown number is rejected."""
-    try:
-        return DeviceType(device_type)
-    except ValueError:
-        raise InvalidArgument(f"device_type has an unknown value {device_type}") from None
+    return _enum(DeviceType, "device_type", device_type)
