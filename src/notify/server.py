@@ -209,7 +209,8 @@ async def serve(config: Config) -> None:
     if config.dev_mode:
         logger.warning(
             "DEV MODE IS ON: dev tokens are accepted and the internal token is not checked; "
-            "never run this in production"
+            "never run this in production (listening on %s; NOTIFY_BIND_HOST changes it)",
+            config.host,
         )
     lifecycle.info(
         "notify started",
@@ -218,6 +219,7 @@ async def serve(config: Config) -> None:
             "client_port": ports.client,
             "internal_port": ports.internal,
             "metrics_port": ports.metrics,
+            "host": config.host,
             "driver": store.driver,
             "dev_mode": config.dev_mode,
         },
