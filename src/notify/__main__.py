@@ -17,6 +17,7 @@ import sys
 import uvloop
 
 from notify import __version__, logs
+from notify.auth import AuthStartupError
 from notify.config import Config, ConfigError, check_production_secrets, help_text, load_config
 from notify.store.factory import StoreStartupError, open_store
 
@@ -66,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"notifyd: configuration error: {exc}", file=sys.stderr)
         return 2
-    except StoreStartupError as exc:
+    except (StoreStartupError, AuthStartupError) as exc:
         print(f"notifyd: {exc}", file=sys.stderr)
         return 1
 

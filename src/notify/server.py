@@ -89,10 +89,11 @@ class NotifyServer:
         self.notifier = Notifier(self.store, self.hub, self.rounds, self.metrics)
         self._shutting_down = False
         self._listening = False
+        self.client_auth = ClientAuthenticator(config)
         client_app = NotificationClientServiceASGIApplication(
             ClientService(
                 self.notifier,
-                ClientAuthenticator(config),
+                self.client_auth,
                 self.metrics,
                 live_enabled=config.live_connections_enabled,
             ),
@@ -128,6 +129,7 @@ class NotifyServer:
         return Ports(client.port, internal.port, self._metrics_listener.port)
 
     async def start(self) -> None:
+        await self.client_auth.prepare()  # the JWKS, before any token arrives
         await self._metrics_listener.start()
         for listener in self._api_listeners:
             await listener.start()
@@ -170,6 +172,7 @@ class NotifyServer:
             logger.warning("shutdown timeout reached; closing connections still open")
         for listener in self._api_listeners:
             await listener.abort()
+        await self.client_auth.close()
         self._metrics_listener.stop_accepting()
         await self._metrics_listener.shutdown_connections()
         await self._metrics_listener.abort()
