@@ -221,3 +221,23 @@ def test_migrate_against_nothing_gives_up_at_the_deadline() -> None:
     assert one_line(result).startswith("notifyd: cannot reach PostgreSQL after 2s")
     assert "pw2" not in result.stderr
     assert elapsed >= 2.0  # honoured to the second, not given up early
+
+
+def test_an_unreadable_public_key_file_is_one_line_exit_2(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.pem"
+    result = run(NOTIFY_AUTH_JWT_PUBLIC_KEY_FILE=str(missing), NOTIFY_INTERNAL_TOKEN=STRONG,
+                 NOTIFY_CLIENT_PORT="0", NOTIFY_INTERNAL_PORT="0", NOTIFY_METRICS_PORT="0",
+                 NOTIFY_BIND_HOST="127.0.0.1")  # fmt: skip
+    assert result.returncode == 2
+    assert one_line(result).startswith(
+        f"notifyd: configuration error: NOTIFY_AUTH_JWT_PUBLIC_KEY_FILE: cannot read {missing}"
+    )
+
+
+def test_a_jwks_that_cannot_be_fetched_is_one_line_exit_1() -> None:
+    url = f"http://127.0.0.1:{free_port()}/.well-known/jwks.json"
+    result = run(NOTIFY_AUTH_JWT_JWKS_URL=url, NOTIFY_INTERNAL_TOKEN=STRONG,
+                 NOTIFY_CLIENT_PORT="0", NOTIFY_INTERNAL_PORT="0", NOTIFY_METRICS_PORT="0",
+                 NOTIFY_BIND_HOST="127.0.0.1", NOTIFY_LOG_LEVEL="error")  # fmt: skip
+    assert result.returncode == 1
+    assert one_line(result).startswith(f"notifyd: cannot load NOTIFY_AUTH_JWT_JWKS_URL ({url}):")
