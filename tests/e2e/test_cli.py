@@ -79,7 +79,7 @@ def test_bad_values_are_one_line_exit_2(env: dict[str, str], says: str) -> None:
     result = run(NOTIFY_AUTH_DEV_MODE="true", **env)
     assert result.returncode == 2
     line = one_line(result)
-    assert line == f"notifyd: configuration error: {line.split('error: ', 1)[1]}"
+    assert line.startswith("notifyd: configuration error: ")
     assert says in line
     assert "invalid literal" not in line
     assert "pw1" not in result.stderr
