@@ -26,8 +26,9 @@ $(STAMP): pyproject.toml
 $(BUF): tools/buf/package.json tools/buf/package-lock.json
 	@command -v npm >/dev/null || (apt-get update -qq && apt-get install -y -qq nodejs npm)
 	# npm install, not npm ci: npm 11 leaves other platforms' optional buf binaries
-	# out of the lock file and then refuses it in ci mode. The lock still pins buf.
-	cd tools/buf && npm install --no-audit --no-fund --loglevel=error
+	# out of the lock file and then refuses it in ci mode. The lock still pins buf;
+	# --no-save installs from it without rewriting it, so the tree stays clean.
+	cd tools/buf && npm install --no-save --no-audit --no-fund --loglevel=error
 	touch $@
 
 ## The service on :8080 (client), :8081 (internal), :9090 (health, metrics):

@@ -1,38 +1,62 @@
-"""``notifyd``: start the service, or apply database migrations, from the environment."""
+"""``notifyd``: start the service, or apply database migrations, from the environment.
+
+Every failure an operator can cause ends in one line on stderr, never a
+traceback: exit 2 for a configuration error, 1 when start-up fails (a port
+in use, the database unreachable).
+"""
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import errno
 import os
+import re
 import sys
 
 import uvloop
 
-from notify import logs
-from notify.config import Config, ConfigError, load_config
+from notify import __version__, logs
+from notify.auth import AuthStartupError
+from notify.config import Config, ConfigError, check_production_secrets, help_text, load_config
 from notify.http.patches import PatchError
-from notify.server import serve
 from notify.store.factory import StoreStartupError, migrate_database
 
-USAGE = """usage: notifyd [serve | migrate]
+USAGE = """usage: notifyd [serve | migrate | --version | --help]
 
-  serve    run the service (the default)
-  migrate  apply pending PostgreSQL migrations, then exit
+  serve      run the service (the default)
+  migrate    apply pending PostgreSQL migrations to NOTIFY_POSTGRES_DSN, then exit
+  --version  print the version
+  --help     print this text
 
-Configured by NOTIFY_* variables; see README.md."""
+environment (variable, default, meaning):
+{variables}
+
+Durations read like 30s, 500ms, 2m. See README.md for the details."""
+
+_PORT_VARIABLES = {
+    "client_port": "NOTIFY_CLIENT_PORT",
+    "internal_port": "NOTIFY_INTERNAL_PORT",
+    "metrics_port": "NOTIFY_METRICS_PORT",
+}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     command = args[0] if args else "serve"
     if command in ("-h", "--help", "help"):
-        print(USAGE)
+        print(USAGE.format(variables=help_text()))
+        return 0
+    if command in ("-V", "--version", "version"):
+        print(f"notifyd {__version__}")
         return 0
     if command not in ("serve", "migrate") or len(args) > 1:
         print(f"notifyd: unknown arguments {' '.join(args)!r} (try --help)", file=sys.stderr)
         return 2
     try:
-        config = load_config(os.environ)
+        config = load_config(os.environ, require_secrets=command == "serve")
+        if command == "serve":
+            check_production_secrets(config)
     except ConfigError as exc:
         print(f"notifyd: configuration error: {exc}", file=sys.stderr)
         return 2
@@ -40,20 +64,48 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if command == "migrate":
             return uvloop.run(_migrate(config))
+        return _serve(config)
+    except ConfigError as exc:
+        print(f"notifyd: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except (StoreStartupError, AuthStartupError, PatchError) as exc:
+        print(f"notifyd: {exc}", file=sys.stderr)
+        return 1
+
+
+def _serve(config: Config) -> int:
+    from notify.server import serve
+
+    try:
         with contextlib.suppress(KeyboardInterrupt):
             uvloop.run(serve(config))
-    except (StoreStartupError, PatchError) as exc:
-        print(f"notifyd: {exc}", file=sys.stderr)
+    except OSError as exc:
+        logs.flush()
+        print(f"notifyd: {_describe_listen_error(config, exc)}", file=sys.stderr)
         return 1
     return 0
 
 
+def _describe_listen_error(config: Config, exc: OSError) -> str:
+    """Names the address and the variable behind it, from the bind error's text."""
+    reason = os.strerror(exc.errno) if exc.errno else str(exc)
+    if exc.errno == errno.EADDRINUSE:
+        reason = "the port is already in use"
+    found = re.search(r"\('([^']*)', (\d+)", str(exc))
+    if not found:
+        return f"cannot listen on {config.host}: {reason}"
+    port = int(found.group(2))
+    variables = [name for field, name in _PORT_VARIABLES.items() if getattr(config, field) == port]
+    named = f" ({', '.join(variables)})" if variables else ""
+    return f"cannot listen on {found.group(1)}:{port}{named}: {reason}"
+
+
 async def _migrate(config: Config) -> int:
     """For operators who apply migrations by hand (NOTIFY_POSTGRES_AUTOMIGRATE=false)."""
-    if config.store_driver != "postgres":
-        print("notifyd migrate: needs NOTIFY_STORE_DRIVER=postgres", file=sys.stderr)
+    if not config.postgres_dsn:
+        print("notifyd: configuration error: NOTIFY_POSTGRES_DSN: required", file=sys.stderr)
         return 2
-    applied = await migrate_database(config)
+    applied = await migrate_database(dataclasses.replace(config, store_driver="postgres"))
     print(f"notifyd migrate: applied {', '.join(applied) or 'nothing (up to date)'}")
     return 0
 

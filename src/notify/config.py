@@ -2,7 +2,8 @@
 
 A bad or missing value raises ConfigError whose message is one line naming the
 variable; ``notifyd`` prints it and exits non-zero. Secrets are required
-unless dev mode is on.
+unless dev mode is on. Every variable is listed once, in VARIABLES, so that
+loading, ``notifyd --help`` and the README table cannot drift apart.
 """
 
 from __future__ import annotations
@@ -10,9 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
-
-T = TypeVar("T")
+from typing import Any
+from urllib.parse import urlsplit
 
 
 class ConfigError(Exception):
@@ -33,6 +33,9 @@ class Config:
     postgres_max_connections: int = 16
     postgres_connect_timeout: float = 10.0
     jwt_secret: str = ""
+    jwt_algorithms: tuple[str, ...] = ()
+    jwt_public_key_file: str = ""
+    jwt_jwks_url: str = ""
     jwt_issuer: str = ""
     jwt_audience: str = ""
     jwt_leeway: float = 30.0
@@ -52,7 +55,24 @@ class Config:
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 _LOG_LEVELS = ("debug", "info", "warning", "error")
+# Other spellings operators bring from elsewhere (the Go reference says "warn").
+_LOG_LEVEL_ALIASES = {"warn": "warning", "err": "error", "information": "info"}
 _DRIVERS = ("memory", "postgres")
+_DSN_SCHEMES = ("postgresql", "postgres")
+# Signature algorithms a key may be pinned to; "none" is never one of them.
+HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
+ASYMMETRIC_ALGORITHMS = (
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
+)  # fmt: skip
+JWT_ALGORITHMS = HMAC_ALGORITHMS + ASYMMETRIC_ALGORITHMS
+# Dev mode accepts unsigned tokens, so it listens only on this machine unless told otherwise.
+DEV_HOST = "127.0.0.1"
+PRODUCTION_HOST = "0.0.0.0"
+MIN_SECRET_BYTES = 32
+# The values deploy/env.example and deploy/kubernetes/secret.yaml ship; every
+# shipped placeholder is marked with this prefix.
+PLACEHOLDER_MARK = "CHANGE-ME"
+_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 def parse_duration(text: str) -> float:
@@ -78,15 +98,24 @@ def parse_bool(text: str) -> bool:
     raise ValueError(f"{text!r} is not a boolean (true or false)")
 
 
+def _whole_number(text: str, what: str) -> int:
+    """int() without its 'invalid literal for int() with base 10' message."""
+    stripped = text.strip()
+    if not re.fullmatch(r"[+-]?\d+", stripped):
+        raise ValueError(f"{text!r} is not {what}")
+    return int(stripped)
+
+
 def parse_port(text: str) -> int:
-    port = int(text)
+    what = "a port number (0-65535; 0 picks a free one)"
+    port = _whole_number(text, what)
     if not 0 <= port <= 65535:
-        raise ValueError(f"{port} is not a port number (0-65535; 0 picks a free one)")
+        raise ValueError(f"{port} is not {what}")
     return port
 
 
 def parse_positive_int(text: str) -> int:
-    value = int(text)
+    value = _whole_number(text, "a positive whole number")
     if value < 1:
         raise ValueError(f"{value} is not a positive whole number")
     return value
@@ -109,93 +138,279 @@ def parse_choice(choices: tuple[str, ...]) -> Callable[[str], str]:
     return parse
 
 
+def parse_log_level(text: str) -> str:
+    """Case-insensitive; ``warn`` (and a few other common spellings) mean the same level."""
+    lowered = text.strip().lower()
+    return parse_choice(_LOG_LEVELS)(_LOG_LEVEL_ALIASES.get(lowered, lowered))
+
+
 def parse_origins(text: str) -> tuple[str, ...]:
-    return tuple(origin.strip() for origin in text.split(",") if origin.strip())
+    """Exact origins (scheme://host[:port]) or ``*``; anything else could never match."""
+    origins = tuple(origin.strip() for origin in text.split(",") if origin.strip())
+    for origin in origins:
+        if origin == "*":
+            continue
+        parts = urlsplit(origin)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                f"{origin!r} is not an origin like https://app.example.com (scheme://host[:port])"
+            )
+        if parts.path not in ("", "/") or parts.query or parts.fragment:
+            raise ValueError(f"{origin!r} is an origin with a path; give scheme://host[:port]")
+    return tuple(origin.rstrip("/") if origin != "*" else origin for origin in origins)
 
 
-def load_config(environ: Mapping[str, str]) -> Config:
-    """Builds the Config from an environment mapping (usually ``os.environ``)."""
+def parse_dsn(text: str) -> str:
+    """A PostgreSQL URL; the message names only the scheme, never the password."""
+    dsn = text.strip()
+    scheme = dsn.split("://", 1)[0].lower() if "://" in dsn else ""
+    if scheme not in _DSN_SCHEMES:
+        shown = f"{scheme}://" if scheme else "no scheme"
+        raise ValueError(
+            f"{shown} is not PostgreSQL; give postgresql://user:password@host:5432/database"
+        )
+    return dsn
 
-    def read(name: str, parse: Callable[[str], T], default: T) -> T:
+
+def parse_algorithms(text: str) -> tuple[str, ...]:
+    by_upper = {name.upper(): name for name in JWT_ALGORITHMS}
+    chosen: list[str] = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        name = by_upper.get(item.upper())
+        if name is None:
+            raise ValueError(f"{item!r} is not one of {', '.join(JWT_ALGORITHMS)}")
+        if name not in chosen:
+            chosen.append(name)
+    return tuple(chosen)
+
+
+def parse_jwks_url(text: str) -> str:
+    """https, or http to this machine only: the keys decide who may call."""
+    url = text.strip()
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return url
+    if parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS:
+        return url
+    raise ValueError(f"{url!r} must be an https:// URL (http:// only to localhost)")
+
+
+def parse_text(text: str) -> str:
+    return text.strip()
+
+
+def parse_secret(text: str) -> str:
+    return text
+
+
+@dataclass(frozen=True, slots=True)
+class Variable:
+    """One NOTIFY_* variable: the Config field it fills, how it reads, its default as shown."""
+
+    name: str
+    field: str
+    parse: Callable[[str], Any]
+    default: str
+    meaning: str
+
+
+VARIABLES: tuple[Variable, ...] = (
+    Variable("NOTIFY_CLIENT_PORT", "client_port", parse_port, "8080", "client API port"),
+    Variable("NOTIFY_INTERNAL_PORT", "internal_port", parse_port, "8081", "internal API port"),
+    Variable("NOTIFY_METRICS_PORT", "metrics_port", parse_port, "9090", "health/metrics port"),
+    Variable(
+        "NOTIFY_BIND_HOST", "host", parse_text, "0.0.0.0 (127.0.0.1 in dev mode)",
+        "address every listener binds (NOTIFY_HOST is its older name)",
+    ),
+    Variable(
+        "NOTIFY_LOG_LEVEL", "log_level", parse_log_level, "info",
+        "debug, info, warning (or warn), error",
+    ),
+    Variable(
+        "NOTIFY_SHUTDOWN_TIMEOUT", "shutdown_timeout", parse_positive_duration, "30s",
+        "longest SIGTERM drain",
+    ),
+    Variable(
+        "NOTIFY_STORE_DRIVER", "store_driver", parse_choice(_DRIVERS), "memory",
+        "memory or postgres",
+    ),
+    Variable(
+        "NOTIFY_POSTGRES_DSN", "postgres_dsn", parse_dsn, "(required for postgres)",
+        "postgresql://user:password@host:5432/database",
+    ),
+    Variable(
+        "NOTIFY_POSTGRES_AUTOMIGRATE", "postgres_automigrate", parse_bool, "true",
+        "apply pending migrations on start",
+    ),
+    Variable(
+        "NOTIFY_POSTGRES_MAX_CONNECTIONS", "postgres_max_connections", parse_positive_int, "16",
+        "connection pool size",
+    ),
+    Variable(
+        "NOTIFY_POSTGRES_CONNECT_TIMEOUT", "postgres_connect_timeout", parse_positive_duration,
+        "10s", "how long start-up retries an unreachable database",
+    ),
+    Variable(
+        "NOTIFY_AUTH_JWT_SECRET", "jwt_secret", parse_secret, "(unset)",
+        "HMAC secret for HS256 client JWTs, 32+ bytes",
+    ),
+    Variable(
+        "NOTIFY_AUTH_JWT_ALGORITHMS", "jwt_algorithms", parse_algorithms, "(from the keys)",
+        "accepted JWT algorithms, comma-separated",
+    ),
+    Variable(
+        "NOTIFY_AUTH_JWT_PUBLIC_KEY_FILE", "jwt_public_key_file", parse_text, "(unset)",
+        "PEM file of public keys (RSA, EC, Ed25519)",
+    ),
+    Variable(
+        "NOTIFY_AUTH_JWT_JWKS_URL", "jwt_jwks_url", parse_jwks_url, "(unset)",
+        "JWKS URL of the identity provider",
+    ),
+    Variable("NOTIFY_AUTH_JWT_ISSUER", "jwt_issuer", parse_text, "(unset)", "required iss"),
+    Variable("NOTIFY_AUTH_JWT_AUDIENCE", "jwt_audience", parse_text, "(unset)", "required aud"),
+    Variable(
+        "NOTIFY_AUTH_JWT_LEEWAY", "jwt_leeway", parse_duration, "30s",
+        "clock skew allowed on exp/nbf",
+    ),
+    Variable(
+        "NOTIFY_INTERNAL_TOKEN", "internal_token", parse_secret, "(required)",
+        "producers' shared token, 32+ bytes",
+    ),
+    Variable(
+        "NOTIFY_AUTH_DEV_MODE", "dev_mode", parse_bool, "false",
+        "accept dev tokens, skip the internal token",
+    ),
+    Variable(
+        "NOTIFY_ALLOWED_ORIGINS", "allowed_origins", parse_origins, "(unset)",
+        "CORS origins, comma-separated",
+    ),
+    Variable(
+        "NOTIFY_LIVE_CONNECTIONS_ENABLED", "live_connections_enabled", parse_bool, "true",
+        "false makes StreamEvents unimplemented",
+    ),
+    Variable(
+        "NOTIFY_LIVE_HEARTBEAT_INTERVAL", "live_heartbeat_interval", parse_positive_duration,
+        "30s", "heartbeat period on every stream",
+    ),
+    Variable(
+        "NOTIFY_LIVE_QUEUE_SIZE", "live_queue_size", parse_positive_int, "1024",
+        "events a stream may fall behind",
+    ),
+    Variable(
+        "NOTIFY_LIVE_RETRY_MAX_ATTEMPTS", "live_retry_max_attempts", parse_positive_int, "3",
+        "data-change redeliveries",
+    ),
+    Variable(
+        "NOTIFY_LIVE_RETRY_INTERVAL", "live_retry_interval", parse_positive_duration, "5s",
+        "data-change redelivery period",
+    ),
+    Variable(
+        "NOTIFY_LIVE_MAX_STREAMS_PER_USER", "live_max_streams_per_user", parse_positive_int,
+        "64", "open streams per (tenant, user)",
+    ),
+    Variable(
+        "NOTIFY_LIVE_MAX_STREAM_AGE", "live_max_stream_age", parse_duration, "0 (off)",
+        "end streams cleanly after this age",
+    ),
+    Variable(
+        "NOTIFY_LIVE_MAX_REPLAY", "live_max_replay", parse_positive_int, "10000",
+        "missed notifications a resuming stream may replay; beyond, out_of_range",
+    ),
+)  # fmt: skip
+# The older name of NOTIFY_BIND_HOST, still read; setting both to different values is an error.
+HOST_ALIAS = "NOTIFY_HOST"
+
+
+def load_config(environ: Mapping[str, str], *, require_secrets: bool = True) -> Config:
+    """Builds the Config from an environment mapping (usually ``os.environ``).
+
+    ``require_secrets=False`` is for commands that never authenticate anyone
+    (``notifyd migrate``): they need no JWT key and no internal token.
+    """
+
+    def read(variable: Variable, name: str | None = None) -> Any:
+        name = name or variable.name
         raw = environ.get(name)
         if raw is None or raw.strip() == "":
-            return default
+            return None
         try:
-            return parse(raw)
+            return variable.parse(raw)
         except ValueError as exc:
             raise ConfigError(f"{name}: {exc}") from None
 
-    defaults = Config()
-    config = Config(
-        client_port=read("NOTIFY_CLIENT_PORT", parse_port, defaults.client_port),
-        internal_port=read("NOTIFY_INTERNAL_PORT", parse_port, defaults.internal_port),
-        metrics_port=read("NOTIFY_METRICS_PORT", parse_port, defaults.metrics_port),
-        host=read("NOTIFY_HOST", str.strip, defaults.host),
-        log_level=read("NOTIFY_LOG_LEVEL", parse_choice(_LOG_LEVELS), defaults.log_level),
-        shutdown_timeout=read(
-            "NOTIFY_SHUTDOWN_TIMEOUT", parse_positive_duration, defaults.shutdown_timeout
-        ),
-        store_driver=read("NOTIFY_STORE_DRIVER", parse_choice(_DRIVERS), defaults.store_driver),
-        postgres_dsn=read("NOTIFY_POSTGRES_DSN", str.strip, defaults.postgres_dsn),
-        postgres_automigrate=read(
-            "NOTIFY_POSTGRES_AUTOMIGRATE", parse_bool, defaults.postgres_automigrate
-        ),
-        postgres_max_connections=read(
-            "NOTIFY_POSTGRES_MAX_CONNECTIONS", parse_positive_int, defaults.postgres_max_connections
-        ),
-        postgres_connect_timeout=read(
-            "NOTIFY_POSTGRES_CONNECT_TIMEOUT",
-            parse_positive_duration,
-            defaults.postgres_connect_timeout,
-        ),
-        jwt_secret=read("NOTIFY_AUTH_JWT_SECRET", str, defaults.jwt_secret),
-        jwt_issuer=read("NOTIFY_AUTH_JWT_ISSUER", str.strip, defaults.jwt_issuer),
-        jwt_audience=read("NOTIFY_AUTH_JWT_AUDIENCE", str.strip, defaults.jwt_audience),
-        jwt_leeway=read("NOTIFY_AUTH_JWT_LEEWAY", parse_duration, defaults.jwt_leeway),
-        internal_token=read("NOTIFY_INTERNAL_TOKEN", str, defaults.internal_token),
-        dev_mode=read("NOTIFY_AUTH_DEV_MODE", parse_bool, defaults.dev_mode),
-        allowed_origins=read("NOTIFY_ALLOWED_ORIGINS", parse_origins, defaults.allowed_origins),
-        live_connections_enabled=read(
-            "NOTIFY_LIVE_CONNECTIONS_ENABLED", parse_bool, defaults.live_connections_enabled
-        ),
-        live_heartbeat_interval=read(
-            "NOTIFY_LIVE_HEARTBEAT_INTERVAL",
-            parse_positive_duration,
-            defaults.live_heartbeat_interval,
-        ),
-        live_retry_max_attempts=read(
-            "NOTIFY_LIVE_RETRY_MAX_ATTEMPTS", parse_positive_int, defaults.live_retry_max_attempts
-        ),
-        live_retry_interval=read(
-            "NOTIFY_LIVE_RETRY_INTERVAL", parse_positive_duration, defaults.live_retry_interval
-        ),
-        live_queue_size=read(
-            "NOTIFY_LIVE_QUEUE_SIZE", parse_positive_int, defaults.live_queue_size
-        ),
-        live_max_streams_per_user=read(
-            "NOTIFY_LIVE_MAX_STREAMS_PER_USER",
-            parse_positive_int,
-            defaults.live_max_streams_per_user,
-        ),
-        live_max_stream_age=read(
-            "NOTIFY_LIVE_MAX_STREAM_AGE", parse_duration, defaults.live_max_stream_age
-        ),
-        live_max_replay=read(
-            "NOTIFY_LIVE_MAX_REPLAY", parse_positive_int, defaults.live_max_replay
-        ),
-    )
-    _check_required(config)
+    values: dict[str, Any] = {}
+    for variable in VARIABLES:
+        value = read(variable)
+        if variable.field == "host":
+            value = _host(value, read(variable, HOST_ALIAS))
+        if value is not None:
+            values[variable.field] = value
+    if "host" not in values and values.get("dev_mode", False):
+        values["host"] = DEV_HOST
+    config = Config(**values)
+    _check_required(config, require_secrets=require_secrets)
     return config
 
 
-def _check_required(config: Config) -> None:
+def _host(bind_host: str | None, alias: str | None) -> str | None:
+    if bind_host is not None and alias is not None and bind_host != alias:
+        raise ConfigError(
+            f"NOTIFY_BIND_HOST: {bind_host!r} disagrees with {HOST_ALIAS}={alias!r}; set only one"
+        )
+    return bind_host if bind_host is not None else alias
+
+
+def _check_required(config: Config, *, require_secrets: bool) -> None:
     if config.store_driver == "postgres" and not config.postgres_dsn:
         raise ConfigError("NOTIFY_POSTGRES_DSN: required when NOTIFY_STORE_DRIVER=postgres")
-    if config.dev_mode:
+    hmac_algorithms = [a for a in config.jwt_algorithms if a in HMAC_ALGORITHMS]
+    if hmac_algorithms and not config.jwt_secret:
+        raise ConfigError(
+            f"NOTIFY_AUTH_JWT_ALGORITHMS: {hmac_algorithms[0]} needs NOTIFY_AUTH_JWT_SECRET"
+        )
+    if config.dev_mode or not require_secrets:
         return
-    if not config.jwt_secret:
-        raise ConfigError("NOTIFY_AUTH_JWT_SECRET: required unless NOTIFY_AUTH_DEV_MODE=true")
-    if len(config.jwt_secret.encode()) < 32:
-        raise ConfigError("NOTIFY_AUTH_JWT_SECRET: must be at least 32 bytes for HS256")
+    if not (config.jwt_secret or config.jwt_public_key_file or config.jwt_jwks_url):
+        raise ConfigError(
+            "NOTIFY_AUTH_JWT_SECRET: required unless NOTIFY_AUTH_DEV_MODE=true"
+            " (or give NOTIFY_AUTH_JWT_PUBLIC_KEY_FILE or NOTIFY_AUTH_JWT_JWKS_URL)"
+        )
+    if config.jwt_secret and len(config.jwt_secret.encode()) < MIN_SECRET_BYTES:
+        raise ConfigError(
+            f"NOTIFY_AUTH_JWT_SECRET: must be at least {MIN_SECRET_BYTES} bytes for HS256"
+        )
     if not config.internal_token:
         raise ConfigError("NOTIFY_INTERNAL_TOKEN: required unless NOTIFY_AUTH_DEV_MODE=true")
+
+
+def check_production_secrets(config: Config) -> None:
+    """What ``notifyd serve`` demands before it accepts traffic outside dev mode.
+
+    Stricter than load_config, which also vets configurations that will not
+    serve (the deploy templates with their placeholders): no secret may be a
+    shipped placeholder, and the internal token must be as long as the JWT secret.
+    """
+    if config.dev_mode:
+        return
+    for name, value in (
+        ("NOTIFY_AUTH_JWT_SECRET", config.jwt_secret),
+        ("NOTIFY_INTERNAL_TOKEN", config.internal_token),
+    ):
+        if not value:
+            continue
+        if PLACEHOLDER_MARK.lower() in value.lower():
+            raise ConfigError(
+                f"{name}: is the shipped placeholder; generate one (openssl rand -hex 32)"
+            )
+        if len(value.encode()) < MIN_SECRET_BYTES:
+            raise ConfigError(
+                f"{name}: must be at least {MIN_SECRET_BYTES} bytes"
+                " (openssl rand -hex 32 makes one)"
+            )
+
+
+def help_text() -> str:
+    """The variables, their defaults and meanings, for ``notifyd --help``."""
+    return "\n".join(f"  {v.name}  [{v.default}]\n      {v.meaning}" for v in VARIABLES)

@@ -18,6 +18,18 @@ from typing import Any, TextIO
 FLUSH_INTERVAL = 0.2
 BUFFER_LIMIT = 64 * 1024
 
+# json keeps these raw with ensure_ascii=False, yet str.splitlines() and many log
+# readers end a line at each: a value holding one could forge a log entry.
+# Inside a JSON string the \u escape means the same character, so swap them.
+_LINE_BREAKS = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
+
+
+def _dumps(entry: dict[str, Any]) -> str:
+    """One JSON object that no line-splitting reader can split."""
+    text = json.dumps(entry, default=str, ensure_ascii=False)
+    return text if text.isascii() else text.translate(_LINE_BREAKS)
+
+
 # Attributes every LogRecord has; anything else was passed via ``extra``.
 _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
 
@@ -45,7 +57,7 @@ class JSONFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str, ensure_ascii=False)
+        return _dumps(entry)
 
 
 class JSONLineHandler(logging.Handler):
@@ -120,7 +132,7 @@ def log_fields(logger: logging.Logger, message: str, fields: dict[str, Any]) -> 
         assert isinstance(handler.formatter, JSONFormatter)
         entry = {"ts": handler.formatter._timestamp(created), "level": "info",
                  "logger": logger.name, "msg": message, **fields}  # fmt: skip
-        handler.write(json.dumps(entry, default=str, ensure_ascii=False) + "\n")
+        handler.write(_dumps(entry) + "\n")
         return
     record = logging.LogRecord(logger.name, logging.INFO, "", 0, message, None, None)
     record.__dict__.update(fields)

@@ -117,14 +117,18 @@ class NotifyServer:
         )
         self._shutting_down = False
         self._listening = False
-        client_auth = ClientAuthenticator(config)
+        self.client_auth = client_auth = ClientAuthenticator(config)
         internal_auth = InternalAuthenticator(config)
         client_app = NotificationClientServiceASGIApplication(
             ClientService(
                 self.notifier, self.metrics, live_enabled=config.live_connections_enabled
             ),
             interceptors=interceptors_for(
-                lambda headers: client_auth.authenticate(headers.get("authorization"))
+                lambda headers: client_auth.authenticate(headers.get("authorization")),
+                # Unary calls may wait for a JWKS refresh (a key rotated a moment ago).
+                authenticate_async=lambda headers: client_auth.authenticate_async(
+                    headers.get("authorization")
+                ),
             ),
             read_max_bytes=READ_MAX_BYTES,
         )
@@ -161,6 +165,7 @@ class NotifyServer:
         return Ports(client.port, internal.port, self._metrics_listener.port)
 
     async def start(self) -> None:
+        await self.client_auth.prepare()  # the JWKS, before any token arrives
         await self._metrics_listener.start()
         for listener in self._api_listeners:
             await listener.start()
@@ -203,6 +208,7 @@ class NotifyServer:
             logger.warning("shutdown timeout reached; closing connections still open")
         for listener in self._api_listeners:
             await listener.abort()
+        await self.client_auth.close()
         self._metrics_listener.stop_accepting()
         await self._metrics_listener.shutdown_connections()
         await self._metrics_listener.abort()
@@ -245,7 +251,8 @@ async def serve(config: Config) -> None:
     if config.dev_mode:
         logger.warning(
             "DEV MODE IS ON: dev tokens are accepted and the internal token is not checked; "
-            "never run this in production"
+            "never run this in production (listening on %s; NOTIFY_BIND_HOST changes it)",
+            config.host,
         )
     lifecycle.info(
         "notify started",
@@ -254,6 +261,7 @@ async def serve(config: Config) -> None:
             "client_port": ports.client,
             "internal_port": ports.internal,
             "metrics_port": ports.metrics,
+            "host": config.host,
             "driver": store.driver,
             "dev_mode": config.dev_mode,
         },

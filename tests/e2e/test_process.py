@@ -223,7 +223,7 @@ def test_sigint_on_idle_server_exits_zero(notifyd: Notifyd) -> None:
 
 def test_one_json_log_line_per_rpc_without_secrets() -> None:
     secret = "jwt-secret-for-the-log-test-0123456789"
-    token = "internal-token-for-the-log-test"
+    token = "internal-token-for-the-log-test-0123456789"
     process = Notifyd(
         NOTIFY_AUTH_DEV_MODE="false",
         NOTIFY_AUTH_JWT_SECRET=secret,

@@ -38,6 +38,7 @@ REQ = TypeVar("REQ")
 RES = TypeVar("RES")
 Ctx = RequestContext[Any, Any]
 Authenticate = Callable[[Headers], Principal | None]
+AuthenticateAsync = Callable[[Headers], Awaitable[Principal | None]]
 
 _caller: ContextVar[Principal | None] = ContextVar("notify_caller", default=None)
 
@@ -175,11 +176,13 @@ class Authentication(_Interceptor):
     port) or None (internal port: a producer has no user identity).
     """
 
-    def __init__(self, authenticate: Authenticate) -> None:
+    def __init__(
+        self, authenticate: Authenticate, authenticate_async: AuthenticateAsync | None = None
+    ) -> None:
         self._authenticate = authenticate
+        self._authenticate_async = authenticate_async
 
-    def _admit(self, ctx: Ctx) -> None:
-        principal = self._authenticate(ctx.request_headers())
+    def _admit(self, ctx: Ctx, principal: Principal | None) -> None:
         _caller.set(principal)
         info = current_request.get()
         if info is not None and principal is not None:
@@ -189,17 +192,26 @@ class Authentication(_Interceptor):
     async def call(
         self, call_next: Callable[[Any, Ctx], Awaitable[RES]], request: Any, ctx: Ctx
     ) -> RES:
-        self._admit(ctx)
+        headers = ctx.request_headers()
+        if self._authenticate_async is not None:
+            self._admit(ctx, await self._authenticate_async(headers))
+        else:
+            self._admit(ctx, self._authenticate(headers))
         return await call_next(request, ctx)
 
     def stream(
         self, call_next: Callable[[Any, Ctx], AsyncIterator[RES]], request: Any, ctx: Ctx
     ) -> AsyncIterator[RES]:
-        # Eager: runs when connect-python opens the stream, inside ErrorMapping.
-        self._admit(ctx)
+        # Eager and synchronous (from the key caches): it runs when connect-python
+        # opens the stream, inside ErrorMapping, and adds no layer per message. A
+        # token signed by a key not fetched yet is refused while the refresh runs;
+        # the client's reconnect gets through.
+        self._admit(ctx, self._authenticate(ctx.request_headers()))
         return call_next(request, ctx)
 
 
-def interceptors_for(authenticate: Authenticate) -> list[Interceptor]:
+def interceptors_for(
+    authenticate: Authenticate, *, authenticate_async: AuthenticateAsync | None = None
+) -> list[Interceptor]:
     """What every API app is built with, outermost first."""
-    return [ErrorMapping(), Deadlines(), Authentication(authenticate)]
+    return [ErrorMapping(), Deadlines(), Authentication(authenticate, authenticate_async)]

@@ -9,11 +9,20 @@ import asyncio
 import dataclasses
 import logging
 import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from notify.config import Config
 from notify.store import Store
 
 logger = logging.getLogger("notify.store")
+T = TypeVar("T")
+
+FIRST_DELAY = 0.2
+MAX_DELAY = 2.0
+# The attempt that starts at the deadline still gets this long to connect, so
+# a database that comes up just in time is not turned away.
+LAST_ATTEMPT = 0.25
 
 
 class StoreStartupError(Exception):
@@ -51,24 +60,59 @@ async def _open_postgres(config: Config) -> Store:
 
     from notify.store.postgres import PostgresStore
 
-    deadline = time.monotonic() + config.postgres_connect_timeout
-    delay = 0.2
-    while True:
-        try:
+    async def attempt(budget: float) -> Store:
+        async with asyncio.timeout(budget):
             return await PostgresStore.connect(
                 config.postgres_dsn,
                 max_size=config.postgres_max_connections,
                 automigrate=config.postgres_automigrate,
             )
-        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+
+    try:
+        return await retry_until(
+            attempt,
+            config.postgres_connect_timeout,
+            retry_on=(TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError),
+        )
+    except RetriesExhausted as exc:
+        raise StoreStartupError(
+            f"cannot reach PostgreSQL after {config.postgres_connect_timeout:g}s: {exc.reason}"
+        ) from None
+
+
+class RetriesExhausted(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+async def retry_until(
+    attempt: Callable[[float], Awaitable[T]],
+    within: float,
+    *,
+    retry_on: tuple[type[BaseException], ...],
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+) -> T:
+    """Calls ``attempt(budget)`` until it succeeds or ``within`` seconds have passed.
+
+    Gives up at the deadline, not before: each attempt gets the time left as
+    its budget, the pause before the next is cut short to land on the
+    deadline, and the attempt made there gets LAST_ATTEMPT to finish.
+    """
+    deadline = clock() + within
+    delay = FIRST_DELAY
+    while True:
+        try:
+            return await attempt(max(deadline - clock(), LAST_ATTEMPT))
+        except retry_on as exc:
             reason = _describe(exc)
-            if time.monotonic() + delay > deadline:
-                raise StoreStartupError(
-                    f"cannot reach PostgreSQL after {config.postgres_connect_timeout:g}s: {reason}"
-                ) from None
-            logger.warning("PostgreSQL not reachable yet, retrying", extra={"reason": reason})
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 2.0)
+        remaining = deadline - clock()
+        if remaining <= 0:
+            raise RetriesExhausted(reason)
+        logger.warning("PostgreSQL not reachable yet, retrying", extra={"reason": reason})
+        await sleep(min(delay, remaining))
+        delay = min(delay * 2, MAX_DELAY)
 
 
 def _describe(exc: BaseException) -> str:
