@@ -22,6 +22,7 @@ import uvloop
 
 from notify.config import Config
 from notify.core.clock import Clock
+from notify.core.ratelimit import Rate
 from notify.server import NotifyServer, Ports
 from notify.store import Store
 from notify.store.factory import open_store
@@ -40,6 +41,10 @@ TEST_CONFIG = Config(
     host="127.0.0.1",
     dev_mode=True,
     shutdown_timeout=10.0,
+    # Tests call far faster than any real user; the rate-limit tests set their own.
+    rate_limit_producer=Rate(0, 1.0),
+    rate_limit_client=Rate(0, 1.0),
+    rate_limit_recipients=Rate(0, 1.0),
 )
 
 

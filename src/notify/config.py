@@ -14,6 +14,14 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from notify.core.ratelimit import Rate
+
+# Token buckets (notify.core.ratelimit): generous enough that no real client or
+# producer meets them, low enough that one runaway caller cannot starve the rest.
+DEFAULT_PRODUCER_RATE = Rate(20_000, 1.0)  # per internal token
+DEFAULT_CLIENT_RATE = Rate(1_000, 1.0)  # per (tenant, user)
+DEFAULT_RECIPIENT_RATE = Rate(100_000, 1.0)  # Notify recipients per tenant
+
 
 class ConfigError(Exception):
     """One line naming the offending variable."""
@@ -50,6 +58,9 @@ class Config:
     live_max_streams_per_user: int = 64
     live_max_stream_age: float = 0.0
     live_max_replay: int = 10_000
+    rate_limit_producer: Rate = DEFAULT_PRODUCER_RATE
+    rate_limit_client: Rate = DEFAULT_CLIENT_RATE
+    rate_limit_recipients: Rate = DEFAULT_RECIPIENT_RATE
 
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
@@ -317,6 +328,18 @@ VARIABLES: tuple[Variable, ...] = (
     Variable(
         "NOTIFY_LIVE_MAX_REPLAY", "live_max_replay", parse_positive_int, "10000",
         "missed notifications a resuming stream may replay; beyond, out_of_range",
+    ),
+    Variable(
+        "NOTIFY_RATE_LIMIT_PRODUCER", "rate_limit_producer", Rate.parse,
+        str(DEFAULT_PRODUCER_RATE), "internal-port calls per internal token (100/s, 3000/m, off)",
+    ),
+    Variable(
+        "NOTIFY_RATE_LIMIT_CLIENT", "rate_limit_client", Rate.parse, str(DEFAULT_CLIENT_RATE),
+        "client-port calls (and stream opens) per (tenant, user)",
+    ),
+    Variable(
+        "NOTIFY_RATE_LIMIT_RECIPIENTS", "rate_limit_recipients", Rate.parse,
+        str(DEFAULT_RECIPIENT_RATE), "Notify recipients per tenant",
     ),
 )  # fmt: skip
 # The older name of NOTIFY_BIND_HOST, still read; setting both to different values is an error.

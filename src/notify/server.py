@@ -34,6 +34,7 @@ from notify.config import Config
 from notify.core.clock import Clock, SystemClock
 from notify.core.model import DeviceType
 from notify.core.ports import Bus
+from notify.core.ratelimit import RateLimiter
 from notify.delivery.inapp import InAppProvider
 from notify.delivery.registry import ProviderRegistry
 from notify.health import HealthApp
@@ -114,6 +115,9 @@ class NotifyServer:
             self.metrics,
             self.clock,
             max_replay=config.live_max_replay,
+            recipients=RateLimiter(
+                config.rate_limit_recipients, self.clock, what="Notify recipients per tenant"
+            ),
         )
         self._shutting_down = False
         self._listening = False
@@ -129,13 +133,15 @@ class NotifyServer:
                 authenticate_async=lambda headers: client_auth.authenticate_async(
                     headers.get("authorization")
                 ),
+                limiter=RateLimiter(config.rate_limit_client, self.clock, what="calls per user"),
             ),
             read_max_bytes=READ_MAX_BYTES,
         )
         internal_app = NotificationInternalServiceASGIApplication(
             InternalService(self.notifier),
             interceptors=interceptors_for(
-                lambda headers: internal_auth.check(headers.get(INTERNAL_TOKEN_HEADER))
+                lambda headers: internal_auth.check(headers.get(INTERNAL_TOKEN_HEADER)),
+                limiter=RateLimiter(config.rate_limit_producer, self.clock, what="producer calls"),
             ),
             read_max_bytes=READ_MAX_BYTES,
         )

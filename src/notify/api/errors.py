@@ -10,11 +10,15 @@ and the full traceback goes only to the server log.
 from __future__ import annotations
 
 import logging
+import math
 
 from connectrpc.code import Code
 from connectrpc.errors import ConnectError
+from google.protobuf.duration_pb2 import Duration
+from google.rpc.error_details_pb2 import RetryInfo
 
 from notify.core import errors
+from notify.core.ratelimit import RateLimited
 
 logger = logging.getLogger("notify.api")
 
@@ -41,9 +45,22 @@ def code_of(error: errors.NotifyError) -> Code:
 def to_connect_error(exc: BaseException) -> ConnectError:
     if isinstance(exc, ConnectError):
         return exc
+    if isinstance(exc, RateLimited):
+        # The standard retry hint: google.rpc.RetryInfo in the error details
+        # (Connect JSON "details", gRPC grpc-status-details-bin).
+        delay = Duration()
+        delay.FromNanoseconds(max(1, math.ceil(exc.retry_after * 1e9)))
+        return ConnectError(code_of(exc), exc.message, details=[RetryInfo(retry_delay=delay)])
     if isinstance(exc, errors.NotifyError):
         return ConnectError(code_of(exc), exc.message)
     if isinstance(exc, TimeoutError):
         return ConnectError(Code.DEADLINE_EXCEEDED, "the request deadline was exceeded")
     logger.error("unhandled error in handler", exc_info=exc)
     return ConnectError(Code.INTERNAL, "internal error")
+
+
+def retry_after_header(exc: BaseException) -> str | None:
+    """The HTTP ``Retry-After`` value (whole seconds, rounded up) for a rate-limited call."""
+    if isinstance(exc, RateLimited):
+        return str(max(1, math.ceil(exc.retry_after)))
+    return None

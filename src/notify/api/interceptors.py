@@ -11,6 +11,9 @@ Each API app is built with ``interceptors_for(authenticate)``, outermost first:
 3. ``Authentication``: the service's credential check runs before the handler
    of *every* RPC the app serves, so a new RPC is authenticated by default.
    Handlers read the result with ``caller()``; they never parse credentials.
+4. ``RateLimits``: a token bucket per caller (``notify.core.ratelimit``);
+   over it, RESOURCE_EXHAUSTED with a ``Retry-After`` header and a
+   ``google.rpc.RetryInfo`` detail.
 
 The RPC log line, request ids and metrics are not here but at the ASGI edge
 (``notify.api.observe``), because requests connect-python rejects before any
@@ -30,9 +33,10 @@ from connectrpc.interceptor import Interceptor
 from connectrpc.request import Headers, RequestContext
 
 from notify.api.context import current_request
-from notify.api.errors import to_connect_error
+from notify.api.errors import retry_after_header, to_connect_error
 from notify.auth import Principal
 from notify.core.errors import Unauthenticated
+from notify.core.ratelimit import RateLimiter
 
 REQ = TypeVar("REQ")
 RES = TypeVar("RES")
@@ -108,7 +112,7 @@ class ErrorMapping(_Interceptor):
         try:
             return await call_next(request, ctx)
         except Exception as exc:
-            raise to_connect_error(exc) from None
+            raise _translate(exc, ctx) from None
 
     def stream(
         self, call_next: Callable[[Any, Ctx], AsyncIterator[RES]], request: Any, ctx: Ctx
@@ -126,7 +130,14 @@ async def _mapped(
             async for item in items:
                 yield item
     except Exception as exc:
-        raise to_connect_error(exc) from None
+        raise _translate(exc, ctx) from None
+
+
+def _translate(exc: Exception, ctx: Ctx) -> Exception:
+    retry_after = retry_after_header(exc)
+    if retry_after is not None:
+        ctx.response_headers()["retry-after"] = retry_after
+    return to_connect_error(exc)
 
 
 class Deadlines(_Interceptor):
@@ -210,8 +221,46 @@ class Authentication(_Interceptor):
         return call_next(request, ctx)
 
 
+class RateLimits(_Interceptor):
+    """Spends one token of the caller's bucket per call (a stream: per open).
+
+    Keyed by (tenant, user) for clients; producers share one key per
+    internal token, and there is one internal token.
+    """
+
+    def __init__(self, limiter: RateLimiter) -> None:
+        self._limiter = limiter
+
+    def _spend(self) -> None:
+        principal = _caller.get()
+        key = (principal.tenant_id, principal.user_id) if principal is not None else "producer"
+        self._limiter.take(key)
+
+    async def call(
+        self, call_next: Callable[[Any, Ctx], Awaitable[RES]], request: Any, ctx: Ctx
+    ) -> RES:
+        self._spend()
+        return await call_next(request, ctx)
+
+    def stream(
+        self, call_next: Callable[[Any, Ctx], AsyncIterator[RES]], request: Any, ctx: Ctx
+    ) -> AsyncIterator[RES]:
+        self._spend()
+        return call_next(request, ctx)
+
+
 def interceptors_for(
-    authenticate: Authenticate, *, authenticate_async: AuthenticateAsync | None = None
+    authenticate: Authenticate,
+    *,
+    authenticate_async: AuthenticateAsync | None = None,
+    limiter: RateLimiter | None = None,
 ) -> list[Interceptor]:
     """What every API app is built with, outermost first."""
-    return [ErrorMapping(), Deadlines(), Authentication(authenticate, authenticate_async)]
+    chain: list[Interceptor] = [
+        ErrorMapping(),
+        Deadlines(),
+        Authentication(authenticate, authenticate_async),
+    ]
+    if limiter is not None and limiter.rate.enabled:
+        chain.append(RateLimits(limiter))
+    return chain

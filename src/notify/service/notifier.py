@@ -35,6 +35,7 @@ from notify.core.model import (
     Status,
 )
 from notify.core.ports import Delivery, Receipt
+from notify.core.ratelimit import RateLimiter
 from notify.delivery.registry import ProviderRegistry
 from notify.metrics import Metrics
 from notify.realtime.bus import BusClient
@@ -57,6 +58,7 @@ class Notifier:
         clock: Clock,
         *,
         max_replay: int = DEFAULT_MAX_REPLAY,
+        recipients: RateLimiter | None = None,
     ) -> None:
         self.store = store
         self.providers = providers
@@ -65,6 +67,7 @@ class Notifier:
         self._metrics = metrics
         self._clock = clock
         self._max_replay = max_replay
+        self._recipients = recipients
         # Label children bound on first use (an unused pair exposes no series).
         self._stored: dict[tuple[Channel, Status], Any] = {}
 
@@ -75,6 +78,8 @@ class Notifier:
         reports the stored statuses again. A channel without a provider keeps
         its rows PENDING.
         """
+        if self._recipients is not None:
+            self._recipients.take(command.tenant_id, len(command.user_ids))
         created_at = self._clock.now_ms()
         channels = command.channels or self.providers.active_channels
         rows = [
