@@ -26,6 +26,11 @@ MAX_BODY_LENGTH = 65536
 MAX_USERS_PER_NOTIFY = 10_000
 MAX_TOKEN_LENGTH = 4096
 MAX_ADDRESS_LENGTH = 2048
+# Every recipient stores its own copy of the text, so one Notify may store at
+# most this much (users x channels x the text's UTF-8 bytes): 10,000 users with
+# a 3 KiB body, or 500 with the largest body. Bounded so that the largest
+# request these limits allow is written well within the store's timeouts.
+MAX_STORED_BYTES_PER_NOTIFY = 32 * 1024 * 1024
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 
@@ -167,6 +172,14 @@ def build_notify_command(
     require_text("subject_type", subject_type, MAX_SUBJECT_LENGTH)
     require_text("title", title, MAX_TITLE_LENGTH)
     require_text("body", body, MAX_BODY_LENGTH)
+    copies = len(users) * max(1, len(resolved))
+    text_bytes = sum(len(t.encode()) for t in (subject_ref, subject_type, title, body))
+    if copies * text_bytes > MAX_STORED_BYTES_PER_NOTIFY:
+        raise InvalidArgument(
+            f"this Notify would store {copies} copies of {text_bytes} bytes of text, more than "
+            f"{MAX_STORED_BYTES_PER_NOTIFY // (1024 * 1024)} MiB; send it in several calls with "
+            "fewer user_ids each"
+        )
     return NotifyCommand(
         tenant_id=tenant_id,
         notification_id=notification_id,
