@@ -483,3 +483,174 @@ def test_every_reachable_type_is_compiled() -> None:
         types
     )
     assert [name for name, d in types.items() if not fastjson._supported(d)] == []
+
+
+EVERYTHING = message_factory.GetMessageClass(TEST_MESSAGES[0])
+STRUCT = message_factory.GetMessageClass(POOL.FindMessageTypeByName("google.protobuf.Struct"))
+VALUE = message_factory.GetMessageClass(POOL.FindMessageTypeByName("google.protobuf.Value"))
+
+
+def unencodable() -> list[Message]:
+    """Messages json_format refuses to write."""
+    out = []
+    for number in (math.inf, -math.inf, math.nan):
+        nested = EVERYTHING()
+        nested.struct.fields["deep"].list_value.values.add().number_value = number
+        out += [EVERYTHING(value=VALUE(number_value=number)), nested]
+    for seconds, nanos in [(MAX_SECONDS + 1, 0), (MIN_SECONDS - 1, 0), (0, -1), (0, 10**9)]:
+        out.append(EVERYTHING(timestamp={"seconds": seconds, "nanos": nanos}))
+    for seconds, nanos in [(DURATION_MAX + 1, 0), (1, -1), (-1, 1), (0, 10**9)]:
+        out.append(EVERYTHING(duration={"seconds": seconds, "nanos": nanos}))
+    out += [EVERYTHING(field_mask={"paths": [path]}) for path in ("fooBar", "foo_", "a__b")]
+    return out
+
+
+@pytest.mark.parametrize("message", unencodable(), ids=str)
+def test_what_json_format_cannot_write_raises(message: Message, no_fallback: None) -> None:
+    with pytest.raises(Exception):  # noqa: B017, PT011 - json_format's own error type
+        json_format.MessageToJson(message)
+    with pytest.raises(ValueError):  # noqa: PT011 - which text is fastjson's business
+        fastjson.to_json(message)
+
+
+def test_a_value_without_kind_is_null(no_fallback: None) -> None:
+    message = EVERYTHING(value=VALUE(), value_list=[VALUE()], value_map={"k": VALUE()})
+    assert json.loads(fastjson.to_json(message)) == reference_json(message)
+    assert json.loads(fastjson.to_json(message))["value"] is None
+    assert fastjson.to_json(VALUE()) == b"null"
+
+
+def test_null_sets_a_value_and_unsets_the_rest(no_fallback: None) -> None:
+    body = b'{"value": null, "valueList": [null], "nothing": null, "struct": null, "ratio": null}'
+    parsed = EVERYTHING()
+    fastjson.parse_into(body, parsed)
+    assert same(parsed, json_format.Parse(body, EVERYTHING()))
+    assert parsed.value.WhichOneof("kind") == "null_value"
+    assert not parsed.HasField("struct")
+
+
+def test_struct_with_fields_the_wire_walk_does_not_know(no_fallback: None) -> None:
+    known = STRUCT()
+    known.update({"a": [1, "x", {"b": True}], "c": None})
+    # field 15 (varint 1) of Struct: unknown, kept by upb and written back out
+    message = STRUCT.FromString(known.SerializeToString() + b"\x78\x01")
+    assert message.SerializeToString().endswith(b"\x78\x01")
+    assert json.loads(fastjson.to_json(message)) == reference_json(message)
+    value = VALUE.FromString(b"\x78\x01" + VALUE(string_value="s").SerializeToString())
+    assert json.loads(fastjson.to_json(value)) == "s"
+
+
+def test_struct_cache_is_bounded_and_follows_the_content(
+    monkeypatch: pytest.MonkeyPatch, no_fallback: None
+) -> None:
+    monkeypatch.setattr(fastjson, "_STRUCT_CACHE_ENTRIES", 3)
+    monkeypatch.setattr(fastjson, "_struct_cache", {})
+    message = STRUCT()
+    for i in range(10):
+        message["n"] = i
+        assert json.loads(fastjson.to_json(message)) == {"n": i}
+        assert json.loads(fastjson.to_json(message)) == {"n": i}  # the cached answer
+        assert len(fastjson._struct_cache) <= 3
+    assert list(fastjson._struct_cache.values()) == [{"n": 7}, {"n": 8}, {"n": 9}]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"chosenText": "a", "chosenDouble": 1}',
+        b'{"chosenStruct": {}, "chosenTime": "2020-01-01T00:00:00Z"}',
+        b'{"chosen_int": "5", "chosenValue": 3}',
+    ],
+)
+def test_two_members_of_a_oneof_are_refused(body: bytes, no_fallback: None) -> None:
+    with pytest.raises(json_format.ParseError):
+        json_format.Parse(body, EVERYTHING())
+    with pytest.raises(fastjson.JSONDecodeError, match="oneof choice"):
+        fastjson.parse_into(body, EVERYTHING())
+
+
+def test_one_member_of_a_oneof_is_set_even_at_its_default(no_fallback: None) -> None:
+    for body in (b'{"chosenText": ""}', b'{"chosenDouble": 0}', b'{"chosenStruct": {}}'):
+        parsed = EVERYTHING()
+        fastjson.parse_into(body, parsed)
+        assert same(parsed, json_format.Parse(body, EVERYTHING()))
+        assert parsed.WhichOneof("choice") is not None
+
+
+TIMESTAMPS = [
+    "1972-01-01T10:00:20.021Z",
+    "1972-01-01T10:00:20.021-05:00",
+    "1972-01-01T10:00:20+01:30",
+    "2020-02-29T23:59:59.5Z",
+    "0001-01-01T00:00:00Z",
+    "9999-12-31T23:59:59.999999999Z",
+    "2020-1-5T1:2:3Z",  # unpadded: json_format takes it too
+    "2020-01-01T00:00:00.123456789+00:00",
+    # refused by both
+    "2020-02-30T00:00:00Z",
+    "2020-01-01T24:00:00Z",
+    "2020-01-01T00:00:60Z",
+    "2020-01-01T00:00:00",
+    "2020-01-01t00:00:00Z",
+    "2020-01-01T00:00:00.1234567890Z",
+    "2020-01-01T00:00:00Zjunk",
+    "0000-12-31T23:59:59Z",
+    "0001-01-01T00:00:00+00:01",
+    "9999-12-31T23:59:59-00:01",
+    "10000-01-01T00:00:00Z",
+    "yesterday",
+    "",
+]
+DURATIONS = ["1s", "-1.5s", "0.000000001s", "-0.5s", "315576000000s", "1.1s", "+2s"]
+DURATIONS += ["1", "1.5", "s", "315576000001s", "1.0000000001s", "", "x s"]
+FLOATS = ['"NaN"', '"Infinity"', '"-Infinity"', '"1.5"', "1e38", "-0.0", '"1e-3"', "3"]
+FLOATS += ['"nan"', '"abc"', "1e39", "null"]
+
+
+def decoded_like_json_format(body: bytes) -> None:
+    try:
+        expected = json_format.Parse(body, EVERYTHING())
+    except json_format.ParseError:
+        with pytest.raises(fastjson.JSONDecodeError):
+            fastjson.parse_into(body, EVERYTHING())
+        return
+    parsed = EVERYTHING()
+    fastjson.parse_into(body, parsed)
+    assert same(parsed, expected)
+
+
+@pytest.mark.parametrize("text", TIMESTAMPS)
+def test_timestamps_parse_as_json_format_does(text: str, no_fallback: None) -> None:
+    decoded_like_json_format(json.dumps({"timestamp": text, "timestampList": [text]}).encode())
+
+
+@pytest.mark.parametrize("text", DURATIONS)
+def test_durations_parse_as_json_format_does(text: str, no_fallback: None) -> None:
+    decoded_like_json_format(json.dumps({"duration": text}).encode())
+
+
+@pytest.mark.parametrize("text", FLOATS)
+def test_floats_parse_as_json_format_does(text: str, no_fallback: None) -> None:
+    decoded_like_json_format(
+        f'{{"ratio": {text}, "weight": {text}, "floatValue": {text}}}'.encode()
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "why"),
+    [
+        (b'{"ratio": true}', "boolean"),  # json_format reads true as 1.0
+        (b'{"weight": "1e39"}', "out of range"),  # json_format: infinity
+        (b'{"timestamp": 5}', "RFC 3339"),
+        (b'{"timestamp": "2020-02-30T00:00:00Z"}', "timestamp: .*day is out of range"),
+        (b'{"inner": {"at": "soon"}}', "inner.at"),
+        (b'{"inner": {"children": [{"score": "x"}]}}', r"inner.children\[0\].score"),
+        (b'{"struct": []}', "struct: expected a JSON object"),
+        (b'{"listValue": {}}', "listValue|list_value: expected a list"),
+        (b'{"int64Value": "x"}', "not an integer"),
+        (b'{"fieldMask": "a_b"}', "field_mask"),
+    ],
+)
+def test_bad_well_known_input_names_the_field(body: bytes, why: str, no_fallback: None) -> None:
+    with pytest.raises(fastjson.JSONDecodeError, match=why):
+        fastjson.parse_into(body, EVERYTHING())
