@@ -291,27 +291,28 @@ def _object_struct(message: Any) -> dict[str, Any]:
 
 
 # A notification fanned out to many users, or a page fetched again, carries
-# the same Struct many times: the JSON of recent ones is kept by wire bytes
-# (the walk is a function of those bytes only, and orjson only reads it).
+# the same Struct many times: the JSON text of recent ones is kept by their
+# wire bytes (the walk is a function of those bytes only) and handed to orjson
+# as a Fragment, which it copies into its output without looking inside.
 _STRUCT_CACHE_ENTRIES = 1024
 _STRUCT_CACHE_MAX_BYTES = 64 * 1024
-_struct_cache: dict[bytes, dict[str, Any]] = {}
+_struct_cache: dict[bytes, bytes] = {}
 
 
-def _struct(message: Any) -> dict[str, Any]:
+def _struct(message: Any) -> orjson.Fragment:
     buf: bytes = message.SerializeToString()
-    cached = _struct_cache.get(buf)
-    if cached is not None:
-        return cached
-    try:
-        out = _wire_struct(buf, 0, len(buf))
-    except _Unexpected:
-        out = _object_struct(message)
-    if len(buf) <= _STRUCT_CACHE_MAX_BYTES:
-        if len(_struct_cache) >= _STRUCT_CACHE_ENTRIES:
-            del _struct_cache[next(iter(_struct_cache))]  # the oldest entry
-        _struct_cache[buf] = out
-    return out
+    text = _struct_cache.get(buf)
+    if text is None:
+        try:
+            tree = _wire_struct(buf, 0, len(buf))
+        except _Unexpected:
+            tree = _object_struct(message)
+        text = orjson.dumps(tree)
+        if len(buf) <= _STRUCT_CACHE_MAX_BYTES:
+            if len(_struct_cache) >= _STRUCT_CACHE_ENTRIES:
+                del _struct_cache[next(iter(_struct_cache))]  # the oldest entry
+            _struct_cache[buf] = text
+    return orjson.Fragment(text)
 
 
 def _list_value(message: Any) -> list[Any]:
