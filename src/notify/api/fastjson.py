@@ -10,10 +10,10 @@ always_print_fields_with_no_presence=True)`` (compact, fields in declaration
 order, UTF-8 rather than escape sequences); input follows ``json_format.Parse(...,
 ignore_unknown_fields=True)`` except that an unknown enum *name* is an error
 rather than silently dropped (a Notify naming a channel this server does not
-know must not quietly go elsewhere), and a few inputs json_format lets through
-by accident are refused (``true`` for a float, two members of one oneof are
-refused by both). tests/unit/test_fastjson.py checks both against json_format
-on randomised messages.
+know must not quietly go elsewhere), and two inputs json_format takes by
+accident are refused: ``true`` for a float (it reads 1.0) and a numeric string
+beyond float32 range (it reads infinity). tests/unit/test_fastjson.py checks
+both directions against json_format on randomised messages.
 
 Well-known types get hand-written converters: Struct, Value and ListValue
 (see ``_struct`` for why they read the wire bytes rather than the message
