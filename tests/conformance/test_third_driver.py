@@ -60,6 +60,10 @@ class ListStore:
         next_key = rows[-1].key if len(older) > page.limit else None
         return Page(rows=rows, next_key=next_key, unread_count=len(unread))
 
+    async def get_notifications(self, tenant_id: str, row_ids: Sequence[str]) -> list[Notification]:
+        by_id = {r.id: r for r in self.rows if r.tenant_id == tenant_id}
+        return [by_id[i].copy() for i in row_ids if i in by_id]
+
     async def list_after(
         self, tenant_id: str, user_id: str, after: PageKey, channel: Channel, limit: int
     ) -> list[Notification]:

@@ -53,6 +53,10 @@ class Store(Protocol):
         """Newest first, strictly after ``page.after``; plus the user's unread count."""
         ...
 
+    async def get_notifications(self, tenant_id: str, row_ids: Sequence[str]) -> list[Notification]:
+        """The tenant's rows with these store ids, in the order asked; unknown ids are skipped."""
+        ...
+
     async def list_after(
         self, tenant_id: str, user_id: str, after: PageKey, channel: Channel, limit: int
     ) -> list[Notification]:

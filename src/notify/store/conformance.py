@@ -237,6 +237,16 @@ async def test_list_after_is_oldest_first_on_one_channel(store: Store) -> None:
     assert await store.list_after("t1", "u1", in_app[-1].key, Channel.IN_APP, 100) == []
 
 
+async def test_get_notifications_by_id_in_the_order_asked(store: Store) -> None:
+    rows = [make_row(i, user=f"u{i}") for i in range(4)]
+    other_tenant = make_row(9, tenant="t2")
+    await store.create_notifications([*rows, other_tenant])
+    asked = [rows[2].id, "not-a-uuid", new_id(), rows[0].id, other_tenant.id, rows[3].id]
+    assert await store.get_notifications("t1", asked) == [rows[2], rows[0], rows[3]]
+    assert await store.get_notifications("t1", []) == []
+    assert await store.get_notifications("t2", [other_tenant.id]) == [other_tenant]
+
+
 async def test_device_upsert_rotates_in_place(store: Store) -> None:
     await store.upsert_device(Device("t1", "u1", DeviceType.IOS, "apns-1", 1))
     await store.upsert_device(Device("t1", "u1", DeviceType.ANDROID, "fcm-1", 2))

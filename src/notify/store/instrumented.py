@@ -25,6 +25,7 @@ class InstrumentedStore:
                 "mark_delivered",
                 "list_notifications",
                 "list_after",
+                "get_notifications",
                 "mark_read",
                 "upsert_device",
                 "list_devices",
@@ -48,6 +49,11 @@ class InstrumentedStore:
     async def list_notifications(self, tenant_id: str, user_id: str, page: PageRequest) -> Page:
         return await self._timed(
             "list_notifications", self.inner.list_notifications(tenant_id, user_id, page)
+        )
+
+    async def get_notifications(self, tenant_id: str, row_ids: Sequence[str]) -> list[Notification]:
+        return await self._timed(
+            "get_notifications", self.inner.get_notifications(tenant_id, row_ids)
         )
 
     async def list_after(

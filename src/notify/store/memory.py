@@ -41,6 +41,7 @@ class MemoryStore:
 
     def __init__(self) -> None:
         self._by_key: dict[_RowKey, Notification] = {}
+        self._by_id: dict[str, Notification] = {}
         self._inboxes: dict[tuple[str, str], _Inbox] = {}
         self._devices: dict[tuple[str, str], dict[DeviceType, Device]] = {}
 
@@ -54,6 +55,7 @@ class MemoryStore:
                 continue
             stored = row.copy()
             self._by_key[key] = stored
+            self._by_id[stored.id] = stored
             inbox = self._inboxes.get((row.tenant_id, row.user_id))
             if inbox is None:
                 inbox = self._inboxes[(row.tenant_id, row.user_id)] = _Inbox()
@@ -83,6 +85,14 @@ class MemoryStore:
         rows = [inbox.rows[key.id].copy() for key in reversed(keys[start:end])]
         next_key = rows[-1].key if start > 0 and rows else None
         return Page(rows=rows, next_key=next_key, unread_count=len(inbox.unread))
+
+    async def get_notifications(self, tenant_id: str, row_ids: Sequence[str]) -> list[Notification]:
+        found: list[Notification] = []
+        for row_id in row_ids:
+            row = self._by_id.get(row_id)
+            if row is not None and row.tenant_id == tenant_id:
+                found.append(row.copy())
+        return found
 
     async def list_after(
         self, tenant_id: str, user_id: str, after: PageKey, channel: Channel, limit: int

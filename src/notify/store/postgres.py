@@ -73,6 +73,13 @@ LIMIT $3
 
 _UNREAD = "SELECT unread FROM unread_counts WHERE tenant_id = $1 AND user_id = $2"
 
+_BY_IDS = f"""
+SELECT {", ".join(f"n.{c.name}" for c in columns.COLUMNS)} FROM notifications n
+JOIN unnest($2::uuid[]) WITH ORDINALITY AS k(row_id, position) ON n.id = k.row_id
+WHERE n.tenant_id = $1
+ORDER BY k.position
+"""
+
 _AFTER = f"""
 SELECT {_COLUMNS} FROM notifications
 WHERE tenant_id = $1 AND user_id = $2 AND (created_at_ms, id) > ($3, $4) AND channel = $5
@@ -341,6 +348,14 @@ class PostgresStore:
         rows = [columns.to_row(r) for r in records[: page.limit]]
         next_key = rows[-1].key if len(records) > page.limit else None
         return Page(rows=rows, next_key=next_key, unread_count=int(unread))
+
+    async def get_notifications(self, tenant_id: str, row_ids: Sequence[str]) -> list[Notification]:
+        ids = [u for u in map(_uuid_or_none, row_ids) if u is not None]
+        if not ids:
+            return []
+        async with self._conn() as conn:
+            records = await conn.fetch(_BY_IDS, tenant_id, ids)
+        return [columns.to_row(r) for r in records]
 
     async def list_after(
         self, tenant_id: str, user_id: str, after: PageKey, channel: Channel, limit: int
