@@ -140,3 +140,15 @@ def test_comparison_serialises_to_json() -> None:
         "ratio": 1.5,
         "verdict": "better",
     }
+
+
+def test_baseline_runs_default_to_three_per_side_and_do_not_profile() -> None:
+    from bench.__main__ import _parse
+
+    assert _parse([]).repeat == 1
+    assert _parse(["--baseline", "HEAD"]).repeat == 3
+    assert _parse(["--baseline", "HEAD", "--repeat", "5"]).repeat == 5
+    with pytest.raises(SystemExit):
+        _parse(["--baseline", "HEAD", "--profile"])
+    with pytest.raises(SystemExit):
+        _parse(["--baseline", "HEAD", "--repeat", "0"])
