@@ -1,8 +1,10 @@
-"""``python -m bench [--quick] [measurement ...]``: benchmark notifyd on this machine.
+"""``python -m bench [--quick] [--baseline REV] [measurement ...]``: benchmark notifyd here.
 
 Each measurement starts its own notifyd (memory store, or a throwaway
 PostgreSQL cluster for the ``pg_*`` ones; dev-mode auth, free ports on
 127.0.0.1), loads it, and SIGTERMs it. ``make bench`` runs them all.
+``--baseline REV`` runs each one alternately on REV's notifyd and on the
+working tree's, and prints the ratio of the medians per figure.
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ import sys
 import time
 from pathlib import Path
 
-from bench import report
+from bench import abrun, baseline, report
+from bench.ab import Side
+from bench.baseline import Tree
 from bench.calibrate import loopback_write_us
 from bench.measurements import Report, Settings
 from bench.profile import py_spy
-from bench.registry import DEFAULT, MEASUREMENTS, WRK_MEASUREMENTS
+from bench.registry import DEFAULT, MEASUREMENTS, WRK_MEASUREMENTS, run_one
 from bench.server import machine_busy_seconds, raise_fd_limit
 from bench.wrk import ensure_wrk
 
@@ -50,8 +54,14 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--repeat",
         type=int,
-        default=1,
-        help="run each measurement N times and show the median run (default 1)",
+        help="run each measurement N times and show the median run (default 1; "
+        "with --baseline: N runs per side, default 3)",
+    )
+    parser.add_argument(
+        "--baseline",
+        metavar="REV",
+        help="A/B run: any git revision; its notifyd (built into .bench-cache/) and the "
+        "working tree's run each measurement in turn; prints current/baseline per figure",
     )
     parser.add_argument("--wrk-threads", type=int, help="wrk threads (default 1)")
     parser.add_argument(
@@ -76,6 +86,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     unknown = [name for name in args.measurements if name not in MEASUREMENTS]
     if unknown:
         parser.error(f"unknown measurement(s) {', '.join(unknown)}; pick from {list(MEASUREMENTS)}")
+    if args.baseline and args.profile:
+        parser.error("--profile does not combine with --baseline; profile each tree on its own")
+    if args.repeat is None:
+        args.repeat = 3 if args.baseline else 1
+    if args.repeat < 1:
+        parser.error("--repeat takes a positive number")
     return args
 
 
@@ -89,15 +105,6 @@ def _background_load(seconds: float = 1.0) -> float:
     before = machine_busy_seconds()
     time.sleep(seconds)
     return (machine_busy_seconds() - before) / seconds
-
-
-def _run_one(name: str, settings: Settings) -> Report:
-    try:
-        return MEASUREMENTS[name](settings)
-    except Exception as exc:  # one broken measurement must not hide the others
-        failed = Report(name, "did not complete")
-        failed.check(f"{type(exc).__name__}: {exc}", False)
-        return failed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -120,6 +127,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile and py_spy() is None:
         print("--profile needs py-spy: .venv/bin/pip install py-spy", file=sys.stderr)
         return 2
+    trees: dict[Side, Tree] | None = None
+    if args.baseline:
+        try:
+            trees = {"baseline": baseline.prepare(args.baseline), "current": baseline.current()}
+        except baseline.BaselineError as exc:
+            print(f"--baseline {args.baseline}: {exc}", file=sys.stderr)
+            return 2
     signal.signal(signal.SIGTERM, _terminated)
     # 5,000 HTTP/1.1 streams need 5,000+ sockets here; notifyd gets its own raise.
     raise_fd_limit()
@@ -144,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     if settings.server_env:
         print(f"  notifyd environment: {settings.server_env}")
+    for side, tree in (trees or {}).items():
+        print(f"  {side}: {tree.label}, {tree.how}; notify from {tree.imports[0]}")
     if WRK_MEASUREMENTS & set(names):
         ensure_wrk()
     background = _background_load()
@@ -156,11 +172,13 @@ def main(argv: list[str] | None = None) -> int:
         f"{busy_write:.0f} us back to back",
         flush=True,
     )
+    if trees is not None:
+        return abrun.run(names, settings, args.repeat, trees, args.json, info)
     reports: list[Report] = []
     for name in names:
         print(f"\n-- running {name} ...", flush=True)
         started = time.monotonic()
-        runs = [_run_one(name, settings) for _ in range(max(1, args.repeat))]
+        runs = [run_one(name, settings) for _ in range(args.repeat)]
         result = report.median_run(runs)
         reports.append(result)
         print(report.section(result, time.monotonic() - started), flush=True)

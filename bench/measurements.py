@@ -52,6 +52,9 @@ class Settings:
     pg_seed_rows: int  # pg_get_notifications: rows in the one inbox
     server_env: dict[str, str] = field(default_factory=dict)  # extra NOTIFY_* (``--env``)
     profile: bool = False  # sample each notifyd with py-spy (``--profile``)
+    # How to start notifyd; empty: the notifyd of this venv. ``--baseline``
+    # sets it to another tree's interpreter, so only the server differs.
+    notifyd: tuple[str, ...] = ()
 
     @classmethod
     def make(cls, *, quick: bool) -> Settings:
@@ -137,7 +140,9 @@ def with_server(
 
     ``env``: the measurement's own NOTIFY_* settings; ``--env`` overrides them.
     """
-    server = Notifyd(extra_env={**(env or {}), **settings.server_env}).start()
+    server = Notifyd(
+        extra_env={**(env or {}), **settings.server_env}, command=settings.notifyd
+    ).start()
     profiler: Profiler | None = None
     try:
         profiler = Profiler(server.pid) if settings.profile else None

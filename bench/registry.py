@@ -1,4 +1,4 @@
-"""Every measurement by name, and the set ``make bench`` runs."""
+"""Every measurement by name, the set ``make bench`` runs, and how one is run."""
 
 from __future__ import annotations
 
@@ -28,3 +28,13 @@ DEFAULT = tuple(MEASUREMENTS)
 WRK_MEASUREMENTS = frozenset(
     {"notify_http", "get_notifications", "pg_notify", "pg_get_notifications"}
 )
+
+
+def run_one(name: str, settings: Settings) -> Report:
+    """Runs one measurement; a failure becomes a report that says so."""
+    try:
+        return MEASUREMENTS[name](settings)
+    except Exception as exc:  # one broken measurement must not hide the others
+        failed = Report(name, "did not complete")
+        failed.check(f"{type(exc).__name__}: {exc}", False)
+        return failed

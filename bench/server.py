@@ -59,7 +59,15 @@ class Ports:
 class Notifyd:
     """One notifyd subprocess; use as a context manager for a guaranteed SIGTERM."""
 
-    def __init__(self, *, heartbeat_interval: str = "30s", extra_env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        *,
+        heartbeat_interval: str = "30s",
+        extra_env: dict[str, str] | None = None,
+        command: tuple[str, ...] = (),
+    ):
+        # ``command``: the argv that starts notifyd (another tree's, for A/B runs).
+        self._command = list(command) or [notifyd_path()]
         self._env = dict(os.environ)
         self._env.update(
             {
@@ -91,7 +99,7 @@ class Notifyd:
     def start(self) -> Notifyd:
         self._log = tempfile.NamedTemporaryFile(prefix="notifyd-bench-", suffix=".log")  # noqa: SIM115
         self._proc = subprocess.Popen(
-            [notifyd_path()],
+            self._command,
             env=self._env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,

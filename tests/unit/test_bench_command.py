@@ -1,0 +1,42 @@
+"""Settings.notifyd decides which program a measurement starts as its notifyd.
+
+A stand-in server (a few lines of Python, started by the real Notifyd
+plumbing) logs the start line with its ports, writes its own argv to a file,
+and exits 0 on SIGTERM: so the test sees exactly what the bench ran.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+from bench.measurements import Report, Settings, with_server
+from bench.server import Notifyd
+
+FAKE = """
+import json, signal, sys
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+open(sys.argv[1], "w").write(json.dumps(sys.argv))
+line = {"level": "info", "msg": "notify started",
+        "client_port": 1, "internal_port": 2, "metrics_port": 3}
+print(json.dumps(line), file=sys.stderr, flush=True)
+signal.pause()
+"""
+
+
+def test_a_measurement_starts_the_notifyd_its_settings_name(tmp_path: Path) -> None:
+    marker = tmp_path / "argv.json"
+    command = (sys.executable, "-c", FAKE, str(marker))
+    settings = dataclasses.replace(Settings.make(quick=True), notifyd=command)
+    seen: list[Notifyd] = []
+    report = with_server(settings, Report("fake", "stand-in"), seen.append)
+    assert json.loads(marker.read_text()) == ["-c", str(marker)]
+    assert (seen[0].ports.client, seen[0].ports.internal, seen[0].ports.metrics) == (1, 2, 3)
+    assert all(ok for _, ok in report.checks), report.checks  # exited 0, no warnings
+
+
+def test_without_a_command_it_is_this_venvs_notifyd() -> None:
+    assert Settings.make(quick=True).notifyd == ()
+    assert Notifyd()._command[0].endswith("notifyd")
