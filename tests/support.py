@@ -193,12 +193,26 @@ def read_envelopes(chunks: Iterator[bytes]) -> Iterator[tuple[int, bytes]]:
             buffer = buffer[5 + length :]
 
 
+# The inbox's sync events (counts after the handshake and after every change,
+# state updates): tests about other events read past them.
+INBOX_SYNC = ("counts", "update")
+
+
 class ConnectStream:
-    """A Connect JSON server-stream over HTTP/1.1, read frame by frame."""
+    """A Connect JSON server-stream over HTTP/1.1, read frame by frame.
+
+    ``next`` skips the kinds in ``skip`` (by default the inbox's sync events).
+    """
 
     def __init__(
-        self, client: httpx.Client, url: str, headers: dict[str, str], request: dict[str, Any]
+        self,
+        client: httpx.Client,
+        url: str,
+        headers: dict[str, str],
+        request: dict[str, Any],
+        skip: tuple[str, ...] = INBOX_SYNC,
     ):
+        self._skip = skip
         self._cm = client.stream(
             "POST",
             url,
@@ -215,7 +229,10 @@ class ConnectStream:
             if flags & 0x02:
                 self.end = json.loads(payload)
                 raise EndOfStream(self.end)
-            return dict(json.loads(payload))
+            message = dict(json.loads(payload))
+            if any(kind in message for kind in self._skip):
+                continue
+            return message
         raise EndOfStream(self.end or {})
 
     def close(self) -> None:
@@ -265,3 +282,11 @@ def serving(app: Any) -> Iterator[int]:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
         loop.close()
+
+
+def next_past_sync(stream: Iterator[Any]) -> Any:
+    """The next pb.StreamEvent of a stream iterator that is not an inbox sync event."""
+    while True:
+        event = next(stream)
+        if event.WhichOneof("event") not in INBOX_SYNC:
+            return event

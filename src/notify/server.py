@@ -46,6 +46,7 @@ from notify.realtime.datachange import DataChangeRounds
 from notify.realtime.hub import CloseReason, Hub, Session
 from notify.realtime.relay import LiveRelay
 from notify.service.notifier import Notifier
+from notify.service.scheduler import Scheduler
 from notify.store import Store
 from notify.store.factory import open_store
 from notify.store.instrumented import InstrumentedStore
@@ -119,13 +120,17 @@ class NotifyServer:
                 config.rate_limit_recipients, self.clock, what="Notify recipients per tenant"
             ),
         )
+        self.scheduler = Scheduler(self.notifier, self.clock)
         self._shutting_down = False
         self._listening = False
         self.client_auth = client_auth = ClientAuthenticator(config)
         internal_auth = InternalAuthenticator(config)
         client_app = NotificationClientServiceASGIApplication(
             ClientService(
-                self.notifier, self.metrics, live_enabled=config.live_connections_enabled
+                self.notifier,
+                self.metrics,
+                self.clock,
+                live_enabled=config.live_connections_enabled,
             ),
             interceptors=interceptors_for(
                 lambda headers: client_auth.authenticate(headers.get("authorization")),
@@ -138,7 +143,7 @@ class NotifyServer:
             read_max_bytes=READ_MAX_BYTES,
         )
         internal_app = NotificationInternalServiceASGIApplication(
-            InternalService(self.notifier),
+            InternalService(self.notifier, self.clock),
             interceptors=interceptors_for(
                 lambda headers: internal_auth.check(headers.get(INTERNAL_TOKEN_HEADER)),
                 limiter=RateLimiter(config.rate_limit_producer, self.clock, what="producer calls"),
@@ -175,6 +180,7 @@ class NotifyServer:
         await self._metrics_listener.start()
         for listener in self._api_listeners:
             await listener.start()
+        self.scheduler.start()
         self._listening = True
 
     async def _readiness(self) -> str | None:
@@ -218,6 +224,7 @@ class NotifyServer:
         self._metrics_listener.stop_accepting()
         await self._metrics_listener.shutdown_connections()
         await self._metrics_listener.abort()
+        await self.scheduler.close()
         self.relay.close()
         await self.bus.close()
         try:

@@ -8,11 +8,25 @@ every row in one list and scans it, which is all a reference needs to be.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import pytest
 
-from notify.core.model import Channel, Device, Notification, Page, PageKey, PageRequest, Status
-from notify.store import Gauges, Store, StoredRow
+from notify.core import inbox as rules
+from notify.core.model import (
+    INBOX,
+    Channel,
+    Counts,
+    Device,
+    Filter,
+    Notification,
+    Page,
+    PageKey,
+    PageRequest,
+    ReadScope,
+    Status,
+)
+from notify.store import Changed, Deleted, Due, Gauges, Selection, Store, StoredRow
 from notify.store.conformance import *  # noqa: F403  (the suite's tests)
 
 
@@ -32,17 +46,25 @@ class ListStore:
     async def create_notifications(self, rows: Sequence[Notification]) -> list[StoredRow]:
         result = []
         for row in rows:
-            same = [
-                r
-                for r in self.rows
-                if (r.tenant_id, r.user_id, r.notification_id, r.channel)
-                == (row.tenant_id, row.user_id, row.notification_id, row.channel)
-            ]
+            same = [r for r in self.rows if _key(r) == _key(row)]
             if same:
                 result.append(StoredRow(same[0].copy(), created=False))
-            else:
-                self.rows.append(row.copy())
-                result.append(StoredRow(row.copy(), created=True))
+                continue
+            stored, replaced = row.copy(), ""
+            if row.collapse_key and row.channel is Channel.IN_APP:
+                for old in self._mine(row.tenant_id, row.user_id):
+                    if (
+                        old.collapse_key == row.collapse_key
+                        and old.channel is Channel.IN_APP
+                        and old.status.unread
+                        and not old.archived_at_ms
+                    ):
+                        stored.collapsed_count = max(old.collapsed_count, 1) + 1
+                        self.rows.remove(old)
+                        replaced = old.id
+                        break
+            self.rows.append(stored)
+            result.append(StoredRow(stored.copy(), created=True, replaced=replaced))
         return result
 
     async def mark_delivered(self, rows: Sequence[Notification], at_ms: int) -> None:
@@ -51,32 +73,111 @@ class ListStore:
             if row.id in ids and row.status is Status.PENDING:
                 row.status, row.delivered_at_ms = Status.DELIVERED, at_ms
 
+    def _counts(self, tenant_id: str, user_id: str, filter: Filter, now_ms: int) -> Counts:
+        chosen = [r for r in self._mine(tenant_id, user_id) if filter.matches(r, now_ms)]
+        return Counts(
+            sum(r.status.unread for r in chosen),
+            sum(not r.seen_at_ms for r in chosen),
+            len(chosen),
+        )
+
+    def _inbox_counts(self, tenant_id: str, user_id: str) -> Counts:
+        # The kept counts do not look at expiry: the scheduler removes expired rows.
+        return self._counts(tenant_id, user_id, replace(INBOX), 0)
+
     async def list_notifications(self, tenant_id: str, user_id: str, page: PageRequest) -> Page:
-        mine = self._mine(tenant_id, user_id)
-        unread = [r for r in mine if r.status.unread]
-        chosen = unread if page.unread_only else mine
+        filter = page.filter
+        if page.unread_only and filter.read is ReadScope.ANY:
+            filter = replace(filter, read=ReadScope.UNREAD)
+        chosen = [r for r in self._mine(tenant_id, user_id) if filter.matches(r, page.now_ms)]
         older = [r for r in reversed(chosen) if page.after is None or r.key < page.after]
         rows = [r.copy() for r in older[: page.limit]]
         next_key = rows[-1].key if len(older) > page.limit else None
-        return Page(rows=rows, next_key=next_key, unread_count=len(unread))
+        return Page(rows=rows, next_key=next_key, counts=self._inbox_counts(tenant_id, user_id))
 
     async def get_notifications(self, tenant_id: str, row_ids: Sequence[str]) -> list[Notification]:
         by_id = {r.id: r for r in self.rows if r.tenant_id == tenant_id}
         return [by_id[i].copy() for i in row_ids if i in by_id]
 
     async def list_after(
-        self, tenant_id: str, user_id: str, after: PageKey, channel: Channel, limit: int
+        self,
+        tenant_id: str,
+        user_id: str,
+        after: PageKey,
+        channel: Channel,
+        limit: int,
+        *,
+        now_ms: int = 0,
+    ) -> list[Notification]:
+        return [
+            r.copy()
+            for r in self._mine(tenant_id, user_id)
+            if r.key > after
+            and r.channel is channel
+            and r.visible
+            and not (r.expires_at_ms and r.expires_at_ms <= now_ms)
+        ][:limit]
+
+    def _select(
+        self, tenant_id: str, user_id: str, selection: Selection, now_ms: int
     ) -> list[Notification]:
         mine = self._mine(tenant_id, user_id)
-        return [r.copy() for r in mine if r.key > after and r.channel is channel][:limit]
+        if selection.filter is None:
+            return [r for r in mine if r.id in selection.ids]
+        return [r for r in mine if selection.filter.matches(r, now_ms)]
+
+    async def mark(
+        self, tenant_id: str, user_id: str, selection: Selection, change: rules.Change, now_ms: int
+    ) -> Changed:
+        changed = [
+            r.copy()
+            for r in self._select(tenant_id, user_id, selection, now_ms)
+            if rules.touchable(r, change, now_ms) and rules.apply(r, change, now_ms)
+        ]
+        return Changed(changed, self._inbox_counts(tenant_id, user_id))
+
+    async def delete(
+        self, tenant_id: str, user_id: str, selection: Selection, now_ms: int
+    ) -> Deleted:
+        gone = self._select(tenant_id, user_id, selection, now_ms)
+        for row in gone:
+            self.rows.remove(row)
+        ids = [r.id for r in sorted(gone, key=lambda r: r.key, reverse=True)]
+        return Deleted(ids, self._inbox_counts(tenant_id, user_id))
+
+    async def counts(self, tenant_id: str, user_id: str, filter: Filter, now_ms: int) -> Counts:
+        if filter.is_inbox:
+            return self._inbox_counts(tenant_id, user_id)
+        return self._counts(tenant_id, user_id, filter, now_ms)
+
+    async def inbox_counts(self, tenant_id: str, user_ids: Sequence[str]) -> dict[str, Counts]:
+        return {u: self._inbox_counts(tenant_id, u) for u in user_ids}
+
+    async def run_due(self, now_ms: int, limit: int) -> Due:
+        due = sorted(
+            (r for r in self.rows if r.due_at_ms() and r.due_at_ms() <= now_ms),
+            key=lambda r: r.due_at_ms(),
+        )
+        woken = [r for r in due if not r.visible][:limit]
+        expired = [r for r in due if r.visible][:limit]
+        for row in woken:
+            if row.snoozed_until_ms:
+                rules.wake(row)
+            else:
+                row.visible = True
+        for row in expired:
+            self.rows.remove(row)
+        return Due([r.copy() for r in woken], [r.copy() for r in expired])
+
+    async def next_due_ms(self) -> int | None:
+        return min((r.due_at_ms() for r in self.rows if r.due_at_ms()), default=None)
 
     async def mark_read(
         self, tenant_id: str, user_id: str, row_id: str, at_ms: int
     ) -> Notification | None:
         for row in self._mine(tenant_id, user_id):
             if row.id == row_id:
-                if row.status is not Status.READ:
-                    row.status, row.read_at_ms = Status.READ, at_ms
+                rules.apply(row, rules.Change(rules.Mark.READ), at_ms)
                 return row.copy()
         return None
 
@@ -94,6 +195,10 @@ class ListStore:
 
     async def close(self) -> None:
         return None
+
+
+def _key(row: Notification) -> tuple[str, str, str, Channel]:
+    return (row.tenant_id, row.user_id, row.notification_id, row.channel)
 
 
 @pytest.fixture

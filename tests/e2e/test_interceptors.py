@@ -21,6 +21,7 @@ from notify.core.events import (
     DataChangeAcked,
     DataChangePublished,
     DataChangeReached,
+    InboxChanged,
     NotificationsCreated,
     NotificationsTaken,
 )
@@ -174,6 +175,7 @@ def test_a_second_bus_subscriber_observes_every_publish(
     assert kinds == [
         NotificationsCreated,
         NotificationsTaken,
+        InboxChanged,  # the user's new counts, for the badge
         DataChangePublished,
         DataChangeReached,
         DataChangeAcked,
@@ -185,6 +187,10 @@ def test_a_second_bus_subscriber_observes_every_publish(
     assert isinstance(taken, NotificationsTaken)
     assert taken.row_ids == (created.rows[0].id,)
     assert (taken.origin, taken.ticket) == (created.origin, created.ticket)
-    ack = seen[4]
+    counts = seen[2]
+    assert isinstance(counts, InboxChanged)
+    assert counts.counts is not None
+    assert counts.counts.unread == 1
+    ack = seen[5]
     assert isinstance(ack, DataChangeAcked)
     assert (ack.tenant_id, ack.user_id, ack.session_id) == ("acme", "user-alice", session_id)

@@ -21,6 +21,7 @@ from notify.core.commands import NotifyCommand
 from notify.core.model import Channel, Notification
 from tests.support import (
     CLIENT_SVC,
+    INBOX_SYNC,
     ConnectStream,
     EndOfStream,
     ServerThread,
@@ -45,18 +46,25 @@ class Stream:
         self.close = close
         self.session_id = ""
 
-    def next(self) -> pb.StreamEvent:
+    def next_any(self) -> pb.StreamEvent:
         event = self._read()
         self.session_id = event.session_id
         return event
 
-    def next_of(self, kind: str) -> pb.StreamEvent:
-        """The next event of that kind, skipping heartbeats."""
+    def next(self) -> pb.StreamEvent:
+        """The next event, past the inbox's sync events (counts, update)."""
         while True:
-            event = self.next()
+            event = self.next_any()
+            if event.WhichOneof("event") not in INBOX_SYNC:
+                return event
+
+    def next_of(self, kind: str) -> pb.StreamEvent:
+        """The next event of that kind, skipping heartbeats and the inbox's sync events."""
+        while True:
+            event = self.next_any()
             if event.WhichOneof("event") == kind:
                 return event
-            assert event.WhichOneof("event") == "heartbeat", event
+            assert event.WhichOneof("event") in ("heartbeat", *INBOX_SYNC), event
 
 
 Opener = Callable[..., Stream]
@@ -262,11 +270,11 @@ def test_resume_is_exact_when_notifications_arrive_during_the_replay(
             "acme", notification_id, ("user-alice",), (Channel.IN_APP,), "", "", notification_id, ""
         )
 
-    async def racing_list_after(*args: Any) -> list[Notification]:
+    async def racing_list_after(*args: Any, **kwargs: Any) -> list[Notification]:
         # One arrives after the session is registered but before the snapshot
         # (so it is both replayed and queued live), one after the snapshot.
         await notifier.notify(command("during-before-snapshot"))
-        rows = await original(*args)
+        rows = await original(*args, **kwargs)
         await notifier.notify(command("during-after-snapshot"))
         return rows
 

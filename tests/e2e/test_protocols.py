@@ -24,7 +24,7 @@ from elloloop.notify.v1.notify_connect import (
     NotificationInternalServiceClientSync,
 )
 
-from tests.support import ServerThread, dev_auth, envelope, read_envelopes
+from tests.support import ServerThread, dev_auth, envelope, next_past_sync, read_envelopes
 
 AUTH = [("authorization", "Bearer dev:user-bob:acme")]
 
@@ -64,7 +64,7 @@ def test_grpcio_unary_and_stream_on_both_ports(
         assert handshake.session_id
         response = internal.Notify(notify_request("g-1"), timeout=10)
         assert (response.delivered, response.pending, response.failed) == (1, 0, 0)
-        event = next(stream)
+        event = next_past_sync(stream)
         assert event.WhichOneof("event") == "notification"
         assert event.session_id == handshake.session_id
         assert event.notification.notification.notification_id == "g-1"
@@ -168,7 +168,7 @@ def test_connect_python_client(
     assert handshake.heartbeat.timestamp_ms > 0
     response = internal.notify(notify_request("c-1", "user-carol"))
     assert response.delivered == 1
-    event = next(stream)
+    event = next_past_sync(stream)
     assert event.notification.notification.notification_id == "c-1"
     stream.close()  # type: ignore[attr-defined]
 

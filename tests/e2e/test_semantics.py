@@ -59,12 +59,14 @@ def test_one_row_per_tenant_user_channel(server: ServerThread, http: httpx.Clien
     response = http.post(server.internal_url(), json=body).json()
     # In-app has no live stream and email has no provider: all four rows pending.
     assert response == {"delivered": 0, "pending": 4, "failed": 0}
-    rows = inbox(server, http)["notifications"]
+    # Every channel's rows: the default listing is the in-app inbox.
+    every = {"filter": {"channels": ["DELIVERY_CHANNEL_IN_APP", "DELIVERY_CHANNEL_EMAIL"]}}
+    rows = inbox(server, http, **every)["notifications"]
     assert sorted(r["channel"] for r in rows) == [
         "DELIVERY_CHANNEL_EMAIL",
         "DELIVERY_CHANNEL_IN_APP",
     ]
-    assert len(inbox(server, http, "user-bob")["notifications"]) == 2
+    assert len(inbox(server, http, "user-bob", **every)["notifications"]) == 2
 
 
 def test_empty_channels_means_in_app(server: ServerThread, http: httpx.Client) -> None:

@@ -15,19 +15,32 @@ from connectrpc.errors import ConnectError
 from elloloop.notify.v1 import notify_pb2 as pb
 
 from notify.api.context import current_request
-from notify.api.convert import notification_to_pb
+from notify.api.convert import counts_to_pb, notification_to_pb
 from notify.api.interceptors import Ctx, caller
+from notify.core.clock import Clock
 from notify.core.commands import (
     build_data_change_ack,
+    build_delete,
+    build_filter,
+    build_mark,
     build_page_request,
     build_resume_position,
     stream_device_type,
 )
 from notify.core.cursors import encode_cursor, encode_resume_token
 from notify.core.errors import ResourceExhausted, Unimplemented
-from notify.core.model import Notification
+from notify.core.model import INBOX, Counts, Filter, Notification
 from notify.metrics import Metrics
-from notify.realtime.hub import CloseReason, Event, Heartbeat, NotificationPush, SessionClosed
+from notify.realtime.hub import (
+    CloseReason,
+    CountsPush,
+    DataChangePush,
+    Event,
+    Heartbeat,
+    NotificationPush,
+    SessionClosed,
+    UpdatePush,
+)
 from notify.service.notifier import Notifier
 
 _CLOSE_CODES = {
@@ -48,6 +61,10 @@ def _notification_event(session_id: str, row: Notification) -> pb.StreamEvent:
     )
 
 
+def _counts_event(session_id: str, counts: Counts) -> pb.StreamEvent:
+    return pb.StreamEvent(session_id=session_id, counts=pb.CountsEvent(counts=counts_to_pb(counts)))
+
+
 def _event(session_id: str, event: Event) -> pb.StreamEvent:
     if isinstance(event, NotificationPush):
         return _notification_event(session_id, event.notification)
@@ -55,6 +72,17 @@ def _event(session_id: str, event: Event) -> pb.StreamEvent:
         return pb.StreamEvent(
             session_id=session_id, heartbeat=pb.HeartbeatEvent(timestamp_ms=event.timestamp_ms)
         )
+    if isinstance(event, CountsPush):
+        return _counts_event(session_id, event.counts)
+    if isinstance(event, UpdatePush):
+        return pb.StreamEvent(
+            session_id=session_id,
+            update=pb.NotificationUpdateEvent(
+                notifications=[notification_to_pb(row) for row in event.rows],
+                deleted_ids=event.deleted_ids,
+            ),
+        )
+    assert isinstance(event, DataChangePush)
     return pb.StreamEvent(
         session_id=session_id,
         data_change=pb.DataChangeEvent(
@@ -66,9 +94,12 @@ def _event(session_id: str, event: Event) -> pb.StreamEvent:
 
 
 class ClientService:
-    def __init__(self, notifier: Notifier, metrics: Metrics, *, live_enabled: bool) -> None:
+    def __init__(
+        self, notifier: Notifier, metrics: Metrics, clock: Clock, *, live_enabled: bool
+    ) -> None:
         self._notifier = notifier
         self._metrics = metrics
+        self._clock = clock
         self._live_enabled = live_enabled
 
     async def stream_events(
@@ -91,16 +122,21 @@ class ClientService:
         sent_heartbeat = events.labels(kind="heartbeat")
         sent_notification = events.labels(kind="notification")
         sent_data_change = events.labels(kind="data_change")
+        sent_update = events.labels(kind="update")
+        sent_counts = events.labels(kind="counts")
         latency = self._metrics.delivery_latency
         session_id = session.id
         try:
+            # The handshake, then the badge: a client is right from its first frames.
+            handshake = await session.next()
+            yield _event(session_id, handshake)
+            sent_heartbeat.inc()
+            yield _counts_event(session_id, await self._notifier.counts(principal, INBOX))
+            sent_counts.inc()
             # Registered first, replayed second: whatever is created meanwhile is
             # queued live, and the replayed ids are skipped when it comes out.
             replayed: set[str] = set()
             if resume_after is not None:
-                handshake = await session.next()
-                yield _event(session_id, handshake)
-                sent_heartbeat.inc()
                 for row in await self._notifier.missed_since(principal, resume_after):
                     replayed.add(row.id)
                     sent_notification.inc()
@@ -122,6 +158,10 @@ class ClientService:
                     sent_notification.inc()
                 elif isinstance(event, Heartbeat):
                     sent_heartbeat.inc()
+                elif isinstance(event, CountsPush):
+                    sent_counts.inc()
+                elif isinstance(event, UpdatePush):
+                    sent_update.inc()
                 else:
                     sent_data_change.inc()
                 yield _event(session_id, event)
@@ -131,12 +171,55 @@ class ClientService:
     async def get_notifications(
         self, request: pb.GetNotificationsRequest, ctx: Ctx
     ) -> pb.GetNotificationsResponse:
-        page = build_page_request(request.cursor, request.limit, request.unread_only)
+        page = build_page_request(
+            request.cursor, request.limit, request.unread_only, _filter(request.filter)
+        )
         result = await self._notifier.list_notifications(caller(), page)
         return pb.GetNotificationsResponse(
             notifications=[notification_to_pb(row) for row in result.rows],
             next_cursor=encode_cursor(result.next_key),
-            unread_count=result.unread_count,
+            unread_count=result.counts.unread,
+            counts=counts_to_pb(result.counts),
+        )
+
+    async def get_notification(
+        self, request: pb.GetNotificationRequest, ctx: Ctx
+    ) -> pb.GetNotificationResponse:
+        row = await self._notifier.get_notification(caller(), request.id)
+        return pb.GetNotificationResponse(notification=notification_to_pb(row))
+
+    async def get_counts(self, request: pb.GetCountsRequest, ctx: Ctx) -> pb.GetCountsResponse:
+        counts = await self._notifier.counts(caller(), _filter(request.filter))
+        return pb.GetCountsResponse(counts=counts_to_pb(counts))
+
+    async def mark_notifications(
+        self, request: pb.MarkNotificationsRequest, ctx: Ctx
+    ) -> pb.MarkNotificationsResponse:
+        command = build_mark(
+            ids=request.ids,
+            all=request.all,
+            filter=_filter(request.filter) if request.HasField("filter") else None,
+            mark=request.mark,
+            snooze_until_ms=request.snooze_until_ms,
+            action_id=request.action_id,
+            now_ms=self._clock.now_ms(),
+        )
+        changed = await self._notifier.mark(caller(), command)
+        return pb.MarkNotificationsResponse(
+            updated=len(changed.rows), counts=counts_to_pb(changed.counts)
+        )
+
+    async def delete_notifications(
+        self, request: pb.DeleteNotificationsRequest, ctx: Ctx
+    ) -> pb.DeleteNotificationsResponse:
+        command = build_delete(
+            ids=request.ids,
+            all=request.all,
+            filter=_filter(request.filter) if request.HasField("filter") else None,
+        )
+        deleted = await self._notifier.delete(caller(), command)
+        return pb.DeleteNotificationsResponse(
+            deleted=len(deleted.ids), counts=counts_to_pb(deleted.counts)
         )
 
     async def ack_notification(
@@ -159,3 +242,15 @@ class ClientService:
     ) -> pb.RegisterPushTokenResponse:
         await self._notifier.register_push_token(caller(), request.device_type, request.token)
         return pb.RegisterPushTokenResponse()
+
+
+def _filter(wire: pb.NotificationFilter) -> Filter:
+    return build_filter(
+        categories=wire.categories,
+        tags=wire.tags,
+        severities=wire.severities,
+        archived=wire.archived,
+        read=wire.read,
+        channels=wire.channels,
+        snoozed=wire.snoozed,
+    )

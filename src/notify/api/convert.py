@@ -1,24 +1,78 @@
 """Domain values <-> protobuf messages. Enum numbers are shared, so no tables.
 
 ``notification_to_pb`` is generated from the fields ``Notification`` and the
-wire message share (by name), so a field added to both needs no edit here.
+wire message share (by name), so a field added to both needs no edit here;
+only fields whose shape differs (actions, the JSON ``data``) have converters.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import orjson
 from elloloop.notify.v1 import notify_pb2 as pb
+from google.protobuf.struct_pb2 import Struct
 
-from notify.core.model import NOTIFICATION_FIELDS, Notification
+from notify.api import fastjson
+from notify.core.errors import InvalidArgument
+from notify.core.model import NOTIFICATION_FIELDS, Action, Counts, Notification
+
+_STRUCTS: OrderedDict[str, Struct] = OrderedDict()
+_MAX_STRUCTS = 1024  # a fan-out of one payload converts it once
+
+
+def data_to_struct(text: str) -> Struct | None:
+    """The stored JSON object as a Struct (cached: many rows share one payload)."""
+    if not text:
+        return None
+    found = _STRUCTS.get(text)
+    if found is None:
+        found = Struct()
+        found.update(orjson.loads(text))
+        _STRUCTS[text] = found
+        if len(_STRUCTS) > _MAX_STRUCTS:
+            _STRUCTS.popitem(last=False)
+    else:
+        _STRUCTS.move_to_end(text)
+    return found
+
+
+def struct_to_data(struct: Struct, present: bool) -> str:
+    """A request's Struct as compact JSON text; "" when the field was not given."""
+    if not present:
+        return ""
+    try:
+        return fastjson.to_json(struct).decode()
+    except ValueError:
+        raise InvalidArgument("data holds a value JSON cannot carry (NaN or Infinity)") from None
+
+
+def actions_to_pb(actions: Sequence[Action]) -> list[pb.Action]:
+    return [pb.Action(id=a.id, label=a.label, url=a.url, primary=a.primary) for a in actions]
+
+
+def actions_from_pb(actions: Sequence[pb.Action]) -> tuple[Action, ...]:
+    return tuple(Action(a.id, a.label, a.url, a.primary) for a in actions)
+
+
+def counts_to_pb(counts: Counts) -> pb.Counts:
+    return pb.Counts(unread=counts.unread, unseen=counts.unseen, total=counts.total)
+
+
+_SPECIAL = {"actions": "actions_to_pb(row.actions)", "data": "data_to_struct(row.data)"}
 
 
 def _compile() -> Callable[[Notification], pb.Notification]:
     wire = pb.Notification.DESCRIPTOR.fields_by_name
     shared = [name for name in NOTIFICATION_FIELDS if name in wire]
-    args = ", ".join(f"{name}=row.{name}" for name in shared)
-    namespace: dict[str, Any] = {"Message": pb.Notification}
+    args = ", ".join(f"{name}={_SPECIAL.get(name, f'row.{name}')}" for name in shared)
+    namespace: dict[str, Any] = {
+        "Message": pb.Notification,
+        "actions_to_pb": actions_to_pb,
+        "data_to_struct": data_to_struct,
+    }
     exec(f"def to_pb(row):\n    return Message({args})", namespace)  # field names only
     to_pb: Callable[[Notification], pb.Notification] = namespace["to_pb"]
     return to_pb

@@ -8,16 +8,19 @@ from __future__ import annotations
 
 from elloloop.notify.v1 import notify_pb2 as pb
 
+from notify.api.convert import actions_from_pb, struct_to_data
 from notify.api.interceptors import Ctx
-from notify.core.commands import build_data_change, build_notify_command
+from notify.core.clock import Clock
+from notify.core.commands import build_data_change, build_notify_command, build_payload
 from notify.service.notifier import Notifier
 
 INTERNAL_TOKEN_HEADER = "x-notify-internal-token"
 
 
 class InternalService:
-    def __init__(self, notifier: Notifier) -> None:
+    def __init__(self, notifier: Notifier, clock: Clock) -> None:
         self._notifier = notifier
+        self._clock = clock
 
     async def notify(self, request: pb.NotifyRequest, ctx: Ctx) -> pb.NotifyResponse:
         command = build_notify_command(
@@ -30,6 +33,18 @@ class InternalService:
             title=request.title,
             body=request.body,
             addresses={user: entry.by_channel for user, entry in request.addresses.items()},
+            payload=build_payload(
+                severity=request.severity,
+                category=request.category,
+                actions=actions_from_pb(request.actions),
+                data=struct_to_data(request.data, request.HasField("data")),
+                tags=request.tags,
+                image_url=request.image_url,
+                expires_at_ms=request.expires_at_ms,
+                deliver_at_ms=request.deliver_at_ms,
+                collapse_key=request.collapse_key,
+                now_ms=self._clock.now_ms(),
+            ),
         )
         outcome = await self._notifier.notify(command)
         return pb.NotifyResponse(

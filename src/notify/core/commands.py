@@ -8,14 +8,29 @@ and the bus trust a command.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import IntEnum
 from typing import TypeVar
 
 from notify.core.cursors import decode_cursor, decode_resume_token
 from notify.core.errors import InvalidArgument
-from notify.core.model import Channel, Device, DeviceType, PageKey, PageRequest
+from notify.core.inbox import Change
+from notify.core.model import (
+    INBOX,
+    Action,
+    ArchiveScope,
+    Channel,
+    Device,
+    DeviceType,
+    Filter,
+    Mark,
+    PageKey,
+    PageRequest,
+    ReadScope,
+    Severity,
+)
 
 # Limits on what one request may carry. They bound memory per request and
 # keep every value storable by every driver (PostgreSQL text cannot hold NUL).
@@ -34,8 +49,48 @@ MAX_STORED_BYTES_PER_NOTIFY = 32 * 1024 * 1024
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 
+MAX_CATEGORY_LENGTH = 64
+MAX_TAGS = 20
+MAX_TAG_LENGTH = 64
+MAX_ACTIONS = 5
+MAX_ACTION_LABEL = 100
+MAX_URL_LENGTH = 2048
+MAX_DATA_BYTES = 16 * 1024
+MAX_SCHEDULE_AHEAD_MS = 366 * 24 * 3600 * 1000
+MAX_MARK_IDS = 500
+MAX_FILTER_VALUES = 50
+_CATEGORY = re.compile(r"[a-z0-9._:-]*")
+
 # Channels by the key producers use for them in NotifyRequest.addresses.
 _ADDRESS_KEYS = {c.address_key: c for c in Channel if c.address_key}
+
+
+@dataclass(frozen=True, slots=True)
+class Payload:
+    """What an inbox renders, beyond title and body (validated)."""
+
+    severity: Severity = Severity.UNSPECIFIED
+    category: str = ""
+    actions: tuple[Action, ...] = ()
+    data: str = ""  # a JSON object as text, "" for none
+    tags: tuple[str, ...] = ()
+    image_url: str = ""
+    expires_at_ms: int = 0
+    deliver_at_ms: int = 0
+    collapse_key: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class MarkCommand:
+    selection_ids: tuple[str, ...]
+    selection_filter: Filter | None
+    change: Change
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteCommand:
+    selection_ids: tuple[str, ...]
+    selection_filter: Filter | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +107,7 @@ class NotifyCommand:
     body: str
     # user id -> channel -> address (email address, phone number, ...).
     addresses: Mapping[str, Mapping[Channel, str]] = field(default_factory=dict)
+    payload: Payload = field(default_factory=lambda: Payload())
 
     def address(self, user_id: str, channel: Channel) -> str:
         return self.addresses.get(user_id, {}).get(channel, "")
@@ -151,6 +207,183 @@ def _addresses(
     return resolved
 
 
+def _url(name: str, url: str, *, relative: bool) -> str:
+    """An absolute http(s) URL, or (when allowed) a path on the inbox's own site.
+
+    An inbox renders these as links, so anything a browser could run or send
+    elsewhere unexpectedly is refused: other schemes (javascript:, data:, ...),
+    network-path references (//host), backslashes browsers read as slashes,
+    and white space or control characters a browser would strip first.
+    """
+    require_text(name, url, MAX_URL_LENGTH)
+    if not url:
+        return url
+    if any(ord(c) < 0x21 or c in "\\\x7f" for c in url):
+        raise InvalidArgument(f"{name} must not contain white space, control characters or '\\'")
+    lowered = url.lower()
+    if lowered.startswith(("https://", "http://")) and len(url.split("/", 3)[2]) > 0:
+        return url
+    # A relative reference has no scheme: no ':' before its first '/', '?' or '#'.
+    head = re.split(r"[/?#]", url, maxsplit=1)[0]
+    if relative and ":" not in head and not url.startswith("//"):
+        return url
+    allowed = "https:, http: or a relative path" if relative else "https: or http:"
+    raise InvalidArgument(f"{name} must be {allowed}")
+
+
+def _category(name: str, category: str) -> str:
+    if len(category) > MAX_CATEGORY_LENGTH or not _CATEGORY.fullmatch(category):
+        raise InvalidArgument(
+            f"{name} must be at most {MAX_CATEGORY_LENGTH} characters of "
+            "a-z, 0-9, '.', '_', ':', '-'"
+        )
+    return category
+
+
+def _tags(name: str, tags: Sequence[str]) -> tuple[str, ...]:
+    if len(tags) > MAX_TAGS:
+        raise InvalidArgument(f"{name} has more than {MAX_TAGS} entries")
+    for tag in tags:
+        require_text(f"{name} entry", tag, MAX_TAG_LENGTH, required=True)
+    return tuple(dict.fromkeys(tags))
+
+
+def build_actions(actions: Sequence[Action]) -> tuple[Action, ...]:
+    if len(actions) > MAX_ACTIONS:
+        raise InvalidArgument(f"actions has more than {MAX_ACTIONS} entries")
+    seen: set[str] = set()
+    for index, action in enumerate(actions):
+        where = f"actions[{index}]"
+        require_id(f"{where}.id", action.id)
+        if action.id in seen:
+            raise InvalidArgument(f"{where}.id {action.id[:64]!r} is given twice")
+        seen.add(action.id)
+        require_text(f"{where}.label", action.label, MAX_ACTION_LABEL, required=True)
+        _url(f"{where}.url", action.url, relative=True)
+    return tuple(actions)
+
+
+def build_payload(
+    *,
+    severity: int,
+    category: str,
+    actions: Sequence[Action],
+    data: str,
+    tags: Sequence[str],
+    image_url: str,
+    expires_at_ms: int,
+    deliver_at_ms: int,
+    collapse_key: str,
+    now_ms: int,
+) -> Payload:
+    if len(data.encode()) > MAX_DATA_BYTES:
+        raise InvalidArgument(f"data is larger than {MAX_DATA_BYTES} bytes encoded as JSON")
+    if "\x00" in data:
+        raise InvalidArgument("data must not contain the NUL character")
+    if expires_at_ms < 0 or deliver_at_ms < 0:
+        raise InvalidArgument(
+            "expires_at_ms and deliver_at_ms are epoch milliseconds, not negative"
+        )
+    if expires_at_ms and expires_at_ms <= now_ms:
+        raise InvalidArgument("expires_at_ms must be in the future")
+    if deliver_at_ms > now_ms + MAX_SCHEDULE_AHEAD_MS:
+        raise InvalidArgument("deliver_at_ms must be at most 366 days ahead")
+    if expires_at_ms and deliver_at_ms and expires_at_ms <= deliver_at_ms:
+        raise InvalidArgument("expires_at_ms must be after deliver_at_ms")
+    require_text("collapse_key", collapse_key, MAX_ID_LENGTH)
+    return Payload(
+        severity=_enum(Severity, "severity", severity),
+        category=_category("category", category),
+        actions=build_actions(actions),
+        data=data,
+        tags=_tags("tags", tags),
+        image_url=_url("image_url", image_url, relative=False),
+        expires_at_ms=expires_at_ms,
+        deliver_at_ms=deliver_at_ms if deliver_at_ms > now_ms else 0,
+        collapse_key=collapse_key,
+    )
+
+
+def build_filter(
+    *,
+    categories: Sequence[str] = (),
+    tags: Sequence[str] = (),
+    severities: Sequence[int] = (),
+    archived: int = 0,
+    read: int = 0,
+    channels: Sequence[int] = (),
+    snoozed: bool = False,
+) -> Filter:
+    """A wire filter; empty channels is the inbox (in-app only)."""
+    for name, values in (("categories", categories), ("severities", severities)):
+        if len(values) > MAX_FILTER_VALUES:
+            raise InvalidArgument(f"filter.{name} has more than {MAX_FILTER_VALUES} entries")
+    for category in categories:
+        _category("filter.categories entry", category)
+    return Filter(
+        categories=tuple(dict.fromkeys(categories)),
+        tags=_tags("filter.tags", tags),
+        severities=tuple(
+            dict.fromkeys(_enum(Severity, "filter.severities", s) for s in severities)
+        ),
+        archived=_enum(ArchiveScope, "filter.archived", archived),
+        read=_enum(ReadScope, "filter.read", read),
+        channels=_channels(channels) or (Channel.IN_APP,),
+        snoozed=snoozed,
+    )
+
+
+def _selection(
+    ids: Sequence[str], all: bool, filter: Filter | None
+) -> tuple[tuple[str, ...], Filter | None]:
+    if bool(ids) == all:
+        raise InvalidArgument("give exactly one of ids or all: true")
+    if ids:
+        if filter is not None:
+            raise InvalidArgument("filter goes with all: true, not with ids")
+        if len(ids) > MAX_MARK_IDS:
+            raise InvalidArgument(f"ids has more than {MAX_MARK_IDS} entries")
+        for row_id in ids:
+            require_id("ids entry", row_id)
+        return tuple(dict.fromkeys(ids)), None
+    return (), filter or INBOX
+
+
+def build_mark(
+    *,
+    ids: Sequence[str],
+    all: bool,
+    filter: Filter | None,
+    mark: int,
+    snooze_until_ms: int,
+    action_id: str,
+    now_ms: int,
+) -> MarkCommand:
+    kind = _enum(Mark, "mark", mark)
+    if kind is Mark.UNSPECIFIED:
+        raise InvalidArgument("mark is required")
+    if kind is Mark.SNOOZED:
+        if snooze_until_ms <= now_ms:
+            raise InvalidArgument("snooze_until_ms must be in the future")
+        if snooze_until_ms > now_ms + MAX_SCHEDULE_AHEAD_MS:
+            raise InvalidArgument("snooze_until_ms must be at most 366 days ahead")
+    elif snooze_until_ms:
+        raise InvalidArgument("snooze_until_ms goes with MARK_SNOOZED only")
+    if kind is Mark.ACTIONED:
+        require_id("action_id", action_id)
+    elif action_id:
+        raise InvalidArgument("action_id goes with MARK_ACTIONED only")
+    if kind is Mark.UNSNOOZED and all and filter is None:
+        filter = Filter(channels=(Channel.IN_APP,), snoozed=True)
+    selection_ids, selection_filter = _selection(ids, all, filter)
+    return MarkCommand(selection_ids, selection_filter, Change(kind, snooze_until_ms, action_id))
+
+
+def build_delete(*, ids: Sequence[str], all: bool, filter: Filter | None) -> DeleteCommand:
+    selection_ids, selection_filter = _selection(ids, all, filter)
+    return DeleteCommand(selection_ids, selection_filter)
+
+
 def build_notify_command(
     *,
     tenant_id: str,
@@ -162,6 +395,7 @@ def build_notify_command(
     title: str,
     body: str,
     addresses: Mapping[str, Mapping[str, str]],
+    payload: Payload | None = None,
 ) -> NotifyCommand:
     """Validates a Notify request; duplicate user ids and channels collapse to one."""
     require_id("tenant_id", tenant_id)
@@ -173,7 +407,8 @@ def build_notify_command(
     require_text("title", title, MAX_TITLE_LENGTH)
     require_text("body", body, MAX_BODY_LENGTH)
     copies = len(users) * max(1, len(resolved))
-    text_bytes = sum(len(t.encode()) for t in (subject_ref, subject_type, title, body))
+    text = (subject_ref, subject_type, title, body, payload.data if payload else "")
+    text_bytes = sum(len(t.encode()) for t in text)
     if copies * text_bytes > MAX_STORED_BYTES_PER_NOTIFY:
         raise InvalidArgument(
             f"this Notify would store {copies} copies of {text_bytes} bytes of text, more than "
@@ -190,6 +425,7 @@ def build_notify_command(
         title=title,
         body=body,
         addresses=_addresses(addresses),
+        payload=payload or Payload(),
     )
 
 
@@ -227,8 +463,15 @@ def page_size(limit: int) -> int:
     return min(limit, MAX_PAGE_SIZE)
 
 
-def build_page_request(cursor: str, limit: int, unread_only: bool) -> PageRequest:
-    return PageRequest(after=decode_cursor(cursor), limit=page_size(limit), unread_only=unread_only)
+def build_page_request(
+    cursor: str, limit: int, unread_only: bool, filter: Filter = INBOX
+) -> PageRequest:
+    """A page of what ``filter`` selects (the inbox by default); unread_only narrows it."""
+    if unread_only and filter.read is ReadScope.ANY:
+        filter = replace(filter, read=ReadScope.UNREAD)
+    return PageRequest(
+        after=decode_cursor(cursor), limit=page_size(limit), unread_only=unread_only, filter=filter
+    )
 
 
 def build_resume_position(resume_token: str) -> PageKey | None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from notify.core.commands import DataChangeCommand
-from notify.core.model import Notification
+from notify.core.model import Counts, Notification
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +65,17 @@ class DataChangeAcked:
     idempotency_key: str
 
 
+@dataclass(frozen=True, slots=True)
+class InboxChanged:
+    """A user's inbox changed: the new state of rows, deleted ids, and/or the counts."""
+
+    tenant_id: str
+    user_id: str
+    rows: tuple[Notification, ...] = ()
+    deleted_ids: tuple[str, ...] = ()
+    counts: Counts | None = None
+
+
 Request = NotificationsCreated | DataChangePublished
 Reply = NotificationsTaken | DataChangeReached
 BusEvent = (
@@ -72,5 +83,6 @@ BusEvent = (
     | NotificationsTaken
     | DataChangePublished
     | DataChangeReached
-    | (DataChangeAcked)
+    | DataChangeAcked
+    | InboxChanged
 )

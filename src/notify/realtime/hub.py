@@ -21,7 +21,7 @@ from enum import Enum
 
 from notify.core.clock import Clock, SystemClock
 from notify.core.errors import ResourceExhausted
-from notify.core.model import DeviceType, Notification
+from notify.core.model import Counts, DeviceType, Notification
 
 
 class CloseReason(Enum):
@@ -49,7 +49,20 @@ class DataChangePush:
     subject_type: str
 
 
-Event = Heartbeat | NotificationPush | DataChangePush
+@dataclass(frozen=True, slots=True)
+class UpdatePush:
+    """Rows of the user changed state (or were deleted)."""
+
+    rows: tuple[Notification, ...]
+    deleted_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CountsPush:
+    counts: Counts
+
+
+Event = Heartbeat | NotificationPush | DataChangePush | UpdatePush | CountsPush
 
 
 class SessionClosed(Exception):

@@ -16,13 +16,14 @@ from notify.core.events import (
     DataChangeAcked,
     DataChangePublished,
     DataChangeReached,
+    InboxChanged,
     NotificationsCreated,
     NotificationsTaken,
 )
 from notify.core.model import Status
 from notify.core.ports import Bus
 from notify.realtime.datachange import DataChangeRounds
-from notify.realtime.hub import Hub, NotificationPush
+from notify.realtime.hub import CountsPush, Hub, NotificationPush, UpdatePush
 
 
 class LiveRelay:
@@ -43,6 +44,14 @@ class LiveRelay:
             reached = self._rounds.publish(event.command)
             if reached:
                 self._bus.publish(DataChangeReached(event.origin, event.ticket, reached))
+        elif isinstance(event, InboxChanged):
+            if not self._hub.has_sessions(event.tenant_id, event.user_id):
+                return
+            if event.rows or event.deleted_ids:
+                update = UpdatePush(event.rows, event.deleted_ids)
+                self._hub.publish(event.tenant_id, event.user_id, update)
+            if event.counts is not None:
+                self._hub.publish(event.tenant_id, event.user_id, CountsPush(event.counts))
         elif isinstance(event, DataChangeAcked):
             session = self._hub.find(event.tenant_id, event.user_id, event.session_id)
             if session is not None:

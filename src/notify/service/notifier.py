@@ -9,7 +9,8 @@ nor which store or bus driver runs.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from notify.auth import Principal
@@ -17,16 +18,27 @@ from notify.core.clock import Clock
 from notify.core.commands import (
     DataChangeAck,
     DataChangeCommand,
+    DeleteCommand,
+    MarkCommand,
     NotifyCommand,
     build_device,
     build_row_id,
 )
-from notify.core.errors import NotFound, OutOfRange
-from notify.core.events import DataChangeAcked, DataChangePublished, DataChangeReached, Reply
+from notify.core.errors import InvalidArgument, NotFound, OutOfRange
+from notify.core.events import (
+    DataChangeAcked,
+    DataChangePublished,
+    DataChangeReached,
+    InboxChanged,
+    Reply,
+)
 from notify.core.ids import new_id
 from notify.core.model import (
     Channel,
+    Counts,
     DeviceType,
+    Filter,
+    Mark,
     Notification,
     NotifyOutcome,
     Page,
@@ -40,7 +52,7 @@ from notify.delivery.registry import ProviderRegistry
 from notify.metrics import Metrics
 from notify.realtime.bus import BusClient
 from notify.realtime.hub import Hub, Session
-from notify.store import Store, StoredRow
+from notify.store import Changed, Deleted, Selection, Store
 
 # A resume replays at most this many missed notifications by default; a
 # client further behind is told OUT_OF_RANGE and pages its inbox instead.
@@ -68,6 +80,8 @@ class Notifier:
         self._clock = clock
         self._max_replay = max_replay
         self._recipients = recipients
+        # Called when a write may have brought the next due time forward (the scheduler).
+        self.on_schedule: Callable[[], None] | None = None
         # Label children bound on first use (an unused pair exposes no series).
         self._stored: dict[tuple[Channel, Status], Any] = {}
 
@@ -82,6 +96,7 @@ class Notifier:
             self._recipients.take(command.tenant_id, len(command.user_ids))
         created_at = self._clock.now_ms()
         channels = command.channels or self.providers.active_channels
+        p = command.payload
         rows = [
             Notification(
                 id=new_id(created_at),
@@ -95,12 +110,31 @@ class Notifier:
                 body=command.body,
                 status=Status.PENDING,
                 created_at_ms=created_at,
+                severity=p.severity,
+                category=p.category,
+                actions=p.actions,
+                data=p.data,
+                tags=p.tags,
+                image_url=p.image_url,
+                expires_at_ms=p.expires_at_ms,
+                deliver_at_ms=p.deliver_at_ms,
+                collapse_key=p.collapse_key if channel is Channel.IN_APP else "",
+                collapsed_count=1 if p.collapse_key and channel is Channel.IN_APP else 0,
+                # A row for later stays out of sight until the scheduler brings it.
+                visible=not p.deliver_at_ms,
             )
             for user_id in command.user_ids
             for channel in channels
         ]
         stored = await self.store.create_notifications(rows)
-        await self._send(command, stored)
+        for item in stored:
+            if item.replaced:
+                self._bus.tell(
+                    InboxChanged(item.row.tenant_id, item.row.user_id, deleted_ids=(item.replaced,))
+                )
+        await self._send(command.address, [s.row for s in stored if s.created and s.row.visible])
+        if p.deliver_at_ms or p.expires_at_ms:
+            self._schedule()
         counts = {Status.DELIVERED: 0, Status.PENDING: 0, Status.FAILED: 0}
         for item in stored:
             status = item.row.status
@@ -124,36 +158,154 @@ class Notifier:
             )
         return child
 
-    async def _send(self, command: NotifyCommand, stored: Sequence[StoredRow]) -> None:
-        """Offers each new row to its channel's provider; records who delivered."""
+    async def _send(
+        self, address: Callable[[str, Channel], str], rows: Sequence[Notification]
+    ) -> None:
+        """Offers rows to their channel's provider; records who delivered, then tells the
+        users' open streams their new counts."""
         by_channel: dict[Channel, list[Notification]] = defaultdict(list)
-        for item in stored:
-            if item.created:
-                by_channel[item.row.channel].append(item.row)
+        for row in rows:
+            by_channel[row.channel].append(row)
         delivered: dict[int, list[Notification]] = defaultdict(list)
-        for channel, rows in by_channel.items():
+        online: dict[str, set[str]] = defaultdict(set)  # tenant -> users a stream took a row for
+        for channel, of_channel in by_channel.items():
             provider = self.providers.get(channel)
             if provider is None:
                 continue
-            deliveries = [Delivery(row, command.address(row.user_id, channel)) for row in rows]
+            deliveries = [Delivery(row, address(row.user_id, channel)) for row in of_channel]
             receipts = await provider.send(deliveries)
-            for row, receipt in zip(rows, receipts, strict=True):
+            for row, receipt in zip(of_channel, receipts, strict=True):
                 _apply(row, receipt)
                 if receipt.status is Status.DELIVERED:
                     delivered[receipt.at_ms].append(row)
-        for at_ms, rows in delivered.items():
-            await self.store.mark_delivered(rows, at_ms)
+                    if channel is Channel.IN_APP:
+                        online[row.tenant_id].add(row.user_id)
+        for at_ms, done in delivered.items():
+            await self.store.mark_delivered(done, at_ms)
+        for tenant_id, users in online.items():
+            await self._tell_counts(tenant_id, users)
+
+    async def _tell_counts(self, tenant_id: str, user_ids: Iterable[str]) -> None:
+        counts = await self.store.inbox_counts(tenant_id, sorted(user_ids))
+        for user_id, user_counts in counts.items():
+            self._bus.tell(InboxChanged(tenant_id, user_id, counts=user_counts))
+
+    def _schedule(self) -> None:
+        if self.on_schedule is not None:
+            self.on_schedule()
+
+    # ------------------------------------------------------------ the inbox
+
+    async def get_notification(self, principal: Principal, row_id: str) -> Notification:
+        build_row_id(row_id)
+        now = self._clock.now_ms()
+        for row in await self.store.get_notifications(principal.tenant_id, [row_id]):
+            if row.user_id == principal.user_id and _reachable(row, now):
+                return row
+        raise NotFound("no notification with that id")
+
+    async def counts(self, principal: Principal, filter: Filter) -> Counts:
+        return await self.store.counts(
+            principal.tenant_id, principal.user_id, filter, self._clock.now_ms()
+        )
+
+    async def mark(self, principal: Principal, command: MarkCommand) -> Changed:
+        now = self._clock.now_ms()
+        change = command.change
+        if change.mark is Mark.ACTIONED and command.selection_ids:
+            # By ids, an action the row does not have is the caller's mistake.
+            for row in await self.store.get_notifications(
+                principal.tenant_id, command.selection_ids
+            ):
+                mine = row.user_id == principal.user_id and _reachable(row, now)
+                if mine and change.action_id not in {a.id for a in row.actions}:
+                    raise InvalidArgument(
+                        f"action_id {change.action_id[:64]!r} is not an action of "
+                        f"notification {row.id}"
+                    )
+        selection = Selection(command.selection_ids, command.selection_filter)
+        changed = await self.store.mark(
+            principal.tenant_id, principal.user_id, selection, change, now
+        )
+        if changed.rows:
+            self._bus.tell(
+                InboxChanged(
+                    principal.tenant_id,
+                    principal.user_id,
+                    rows=tuple(changed.rows),
+                    counts=changed.counts,
+                )
+            )
+            if change.mark is Mark.SNOOZED:
+                self._schedule()
+        return changed
+
+    async def delete(self, principal: Principal, command: DeleteCommand) -> Deleted:
+        selection = Selection(command.selection_ids, command.selection_filter)
+        deleted = await self.store.delete(
+            principal.tenant_id, principal.user_id, selection, self._clock.now_ms()
+        )
+        if deleted.ids:
+            self._bus.tell(
+                InboxChanged(
+                    principal.tenant_id,
+                    principal.user_id,
+                    deleted_ids=tuple(deleted.ids),
+                    counts=deleted.counts,
+                )
+            )
+        return deleted
+
+    async def run_due(self, limit: int = 1000) -> int:
+        """Brings scheduled and snoozed rows whose time has come, removes expired ones.
+
+        A row seen for the first time (scheduled, or woken before any stream
+        got it) goes out like a new row; a woken row a stream already had comes
+        back as an update. Returns how many rows changed.
+        """
+        due = await self.store.run_due(self._clock.now_ms(), limit)
+        fresh = [row for row in due.woken if not row.delivered_at_ms]
+        await self._send(lambda user_id, channel: "", fresh)
+        changed: dict[tuple[str, str], tuple[list[Notification], list[str]]] = defaultdict(
+            lambda: ([], [])
+        )
+        for row in due.woken:
+            if row.delivered_at_ms:
+                changed[(row.tenant_id, row.user_id)][0].append(row)
+        for row in due.expired:
+            changed[(row.tenant_id, row.user_id)][1].append(row.id)
+        by_tenant: dict[str, list[str]] = defaultdict(list)
+        for (tenant_id, user_id), (rows, deleted) in changed.items():
+            self._bus.tell(InboxChanged(tenant_id, user_id, tuple(rows), tuple(deleted)))
+            by_tenant[tenant_id].append(user_id)
+        for tenant_id, users in by_tenant.items():
+            await self._tell_counts(tenant_id, users)
+        return len(due.woken) + len(due.expired)
+
+    async def next_due_ms(self) -> int | None:
+        return await self.store.next_due_ms()
 
     async def list_notifications(self, principal: Principal, page: PageRequest) -> Page:
+        page = replace(page, now_ms=self._clock.now_ms())
         return await self.store.list_notifications(principal.tenant_id, principal.user_id, page)
 
     async def mark_read(self, principal: Principal, row_id: str) -> Notification:
+        """AckNotification: MARK_READ of one id; NOT_FOUND unless the caller can see it."""
         build_row_id(row_id)
-        row = await self.store.mark_read(
-            principal.tenant_id, principal.user_id, row_id, self._clock.now_ms()
-        )
-        if row is None:
+        now = self._clock.now_ms()
+        row = await self.store.mark_read(principal.tenant_id, principal.user_id, row_id, now)
+        if row is None or not _reachable(row, now):
             raise NotFound("no notification with that id")
+        if row.read_at_ms == now:  # it changed now: every open stream of the user hears of it
+            counts = await self.store.inbox_counts(principal.tenant_id, [principal.user_id])
+            self._bus.tell(
+                InboxChanged(
+                    principal.tenant_id,
+                    principal.user_id,
+                    rows=(row,),
+                    counts=counts[principal.user_id],
+                )
+            )
         return row
 
     async def register_push_token(self, principal: Principal, device_type: int, token: str) -> None:
@@ -179,7 +331,12 @@ class Notifier:
         """
         limit = self._max_replay
         rows = await self.store.list_after(
-            principal.tenant_id, principal.user_id, after, Channel.IN_APP, limit + 1
+            principal.tenant_id,
+            principal.user_id,
+            after,
+            Channel.IN_APP,
+            limit + 1,
+            now_ms=self._clock.now_ms(),
         )
         if len(rows) > limit:
             raise OutOfRange(
@@ -213,6 +370,13 @@ class Notifier:
                 principal.tenant_id, principal.user_id, ack.session_id, ack.idempotency_key
             )
         )
+
+
+def _reachable(row: Notification, now_ms: int) -> bool:
+    """What a user can see of a row: visible (or snoozed), and not expired."""
+    if row.expires_at_ms and row.expires_at_ms <= now_ms:
+        return False
+    return row.visible or row.snoozed_until_ms > 0
 
 
 def _apply(row: Notification, receipt: Receipt) -> None:

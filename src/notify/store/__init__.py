@@ -13,7 +13,17 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from notify.core.model import Channel, Device, Notification, Page, PageKey, PageRequest
+from notify.core.inbox import Change
+from notify.core.model import (
+    Channel,
+    Counts,
+    Device,
+    Filter,
+    Notification,
+    Page,
+    PageKey,
+    PageRequest,
+)
 
 # A driver's own gauges (for example its connection pool), by state label.
 Gauges = Mapping[str, Callable[[], float]]
@@ -21,10 +31,44 @@ Gauges = Mapping[str, Callable[[], float]]
 
 @dataclass(frozen=True, slots=True)
 class StoredRow:
-    """The row as stored for one requested row; ``created`` is False for a retry."""
+    """The row as stored for one requested row; ``created`` is False for a retry.
+
+    ``replaced`` is the id of the row a collapse deleted in the same write.
+    """
 
     row: Notification
     created: bool
+    replaced: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """Which of a user's rows a mark or delete covers: these ids, or what a filter selects."""
+
+    ids: tuple[str, ...] = ()
+    filter: Filter | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Changed:
+    """The new state of the rows a mark changed, and the user's inbox counts after it."""
+
+    rows: list[Notification]
+    counts: Counts
+
+
+@dataclass(frozen=True, slots=True)
+class Deleted:
+    ids: list[str]
+    counts: Counts
+
+
+@dataclass(frozen=True, slots=True)
+class Due:
+    """What ``run_due`` did: rows that became visible, and rows deleted for expiry."""
+
+    woken: list[Notification]
+    expired: list[Notification]
 
 
 class Store(Protocol):
@@ -50,7 +94,8 @@ class Store(Protocol):
         ...
 
     async def list_notifications(self, tenant_id: str, user_id: str, page: PageRequest) -> Page:
-        """Newest first, strictly after ``page.after``; plus the user's unread count."""
+        """What ``page.filter`` selects, newest first, strictly after ``page.after``; plus the
+        user's inbox counts."""
         ...
 
     async def get_notifications(self, tenant_id: str, row_ids: Sequence[str]) -> list[Notification]:
@@ -58,9 +103,49 @@ class Store(Protocol):
         ...
 
     async def list_after(
-        self, tenant_id: str, user_id: str, after: PageKey, channel: Channel, limit: int
+        self,
+        tenant_id: str,
+        user_id: str,
+        after: PageKey,
+        channel: Channel,
+        limit: int,
+        *,
+        now_ms: int = 0,
     ) -> list[Notification]:
-        """The user's rows on ``channel`` after ``after``, oldest first, at most ``limit``."""
+        """The user's visible rows on ``channel`` after ``after``, oldest first, at most
+        ``limit``; with ``now_ms``, none that expired by then."""
+        ...
+
+    async def mark(
+        self, tenant_id: str, user_id: str, selection: Selection, change: Change, now_ms: int
+    ) -> Changed:
+        """Applies ``notify.core.inbox`` rules to the selected rows (ids not the caller's are
+        ignored); rows the change leaves as they were are not in the answer."""
+        ...
+
+    async def delete(
+        self, tenant_id: str, user_id: str, selection: Selection, now_ms: int
+    ) -> Deleted:
+        """Deletes the selected rows; the answer names those that existed."""
+        ...
+
+    async def counts(self, tenant_id: str, user_id: str, filter: Filter, now_ms: int) -> Counts:
+        """Counts of what the filter selects (the inbox's are kept, never counted row by row)."""
+        ...
+
+    async def inbox_counts(self, tenant_id: str, user_ids: Sequence[str]) -> dict[str, Counts]:
+        """The inbox counts of several users at once (users without rows: zeros)."""
+        ...
+
+    async def run_due(self, now_ms: int, limit: int) -> Due:
+        """Makes visible the rows whose deliver_at or snooze has come, deletes expired rows.
+
+        At most ``limit`` of each; with several replicas each row is handled once.
+        """
+        ...
+
+    async def next_due_ms(self) -> int | None:
+        """The earliest time ``run_due`` would have work, if any is scheduled."""
         ...
 
     async def mark_read(

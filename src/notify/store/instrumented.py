@@ -8,8 +8,18 @@ from typing import TypeVar
 
 from prometheus_client import Histogram
 
-from notify.core.model import Channel, Device, Notification, Page, PageKey, PageRequest
-from notify.store import Gauges, Store, StoredRow
+from notify.core.inbox import Change
+from notify.core.model import (
+    Channel,
+    Counts,
+    Device,
+    Filter,
+    Notification,
+    Page,
+    PageKey,
+    PageRequest,
+)
+from notify.store import Changed, Deleted, Due, Gauges, Selection, Store, StoredRow
 
 T = TypeVar("T")
 
@@ -26,6 +36,12 @@ class InstrumentedStore:
                 "list_notifications",
                 "list_after",
                 "get_notifications",
+                "mark",
+                "delete",
+                "counts",
+                "inbox_counts",
+                "run_due",
+                "next_due_ms",
                 "mark_read",
                 "upsert_device",
                 "list_devices",
@@ -57,11 +73,43 @@ class InstrumentedStore:
         )
 
     async def list_after(
-        self, tenant_id: str, user_id: str, after: PageKey, channel: Channel, limit: int
+        self,
+        tenant_id: str,
+        user_id: str,
+        after: PageKey,
+        channel: Channel,
+        limit: int,
+        *,
+        now_ms: int = 0,
     ) -> list[Notification]:
         return await self._timed(
-            "list_after", self.inner.list_after(tenant_id, user_id, after, channel, limit)
+            "list_after",
+            self.inner.list_after(tenant_id, user_id, after, channel, limit, now_ms=now_ms),
         )
+
+    async def mark(
+        self, tenant_id: str, user_id: str, selection: Selection, change: Change, now_ms: int
+    ) -> Changed:
+        return await self._timed(
+            "mark", self.inner.mark(tenant_id, user_id, selection, change, now_ms)
+        )
+
+    async def delete(
+        self, tenant_id: str, user_id: str, selection: Selection, now_ms: int
+    ) -> Deleted:
+        return await self._timed("delete", self.inner.delete(tenant_id, user_id, selection, now_ms))
+
+    async def counts(self, tenant_id: str, user_id: str, filter: Filter, now_ms: int) -> Counts:
+        return await self._timed("counts", self.inner.counts(tenant_id, user_id, filter, now_ms))
+
+    async def inbox_counts(self, tenant_id: str, user_ids: Sequence[str]) -> dict[str, Counts]:
+        return await self._timed("inbox_counts", self.inner.inbox_counts(tenant_id, user_ids))
+
+    async def run_due(self, now_ms: int, limit: int) -> Due:
+        return await self._timed("run_due", self.inner.run_due(now_ms, limit))
+
+    async def next_due_ms(self) -> int | None:
+        return await self._timed("next_due_ms", self.inner.next_due_ms())
 
     async def mark_read(
         self, tenant_id: str, user_id: str, row_id: str, at_ms: int

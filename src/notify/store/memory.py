@@ -1,39 +1,60 @@
 """The in-memory store: the zero-setup default and the conformance reference.
 
 Each user's rows are kept in a list sorted by PageKey (creation time, then
-id), with a second sorted list of just the unread keys, so a page is a
-bisection plus a slice and the unread count is a ``len``: no request scans a
-user's history. Every method runs without awaiting, so each is atomic on the
-event loop.
+id), with two more sorted lists for the inbox as the user sees it (in-app,
+visible, not archived) and its unread part, and the inbox counts kept as rows
+change: a default page is a bisection plus a slice and the counts are read,
+never counted. Time-driven changes (a scheduled row coming due, a snooze
+ending, an expiry) sit in one heap ordered by when they are due. Every method
+runs without awaiting, so each is atomic on the event loop.
 """
 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+import heapq
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
+from notify.core import inbox as rules
 from notify.core.model import (
     Channel,
+    Counts,
     Device,
     DeviceType,
+    Filter,
+    Mark,
     Notification,
     Page,
     PageKey,
     PageRequest,
+    ReadScope,
     Status,
 )
-from notify.store import Gauges, StoredRow
+from notify.store import Changed, Deleted, Due, Gauges, Selection, StoredRow
 
 
 @dataclass(slots=True)
 class _Inbox:
-    keys: list[PageKey] = field(default_factory=list)
-    unread: list[PageKey] = field(default_factory=list)
+    keys: list[PageKey] = field(default_factory=list)  # every row of the user
+    inbox: list[PageKey] = field(default_factory=list)  # in-app, visible, not archived
+    unread: list[PageKey] = field(default_factory=list)  # ... and not read
     rows: dict[str, Notification] = field(default_factory=dict)
+    unread_count: int = 0
+    unseen_count: int = 0
+    # collapse_key -> ids of rows carrying it (few per key)
+    collapse: dict[str, set[str]] = field(default_factory=dict)
+
+    @property
+    def counts(self) -> Counts:
+        return Counts(self.unread_count, self.unseen_count, len(self.inbox))
 
 
 _RowKey = tuple[str, str, str, int]
+
+
+def _in_inbox(row: Notification) -> bool:
+    return row.channel is Channel.IN_APP and row.visible and not row.archived_at_ms
 
 
 class MemoryStore:
@@ -44,6 +65,53 @@ class MemoryStore:
         self._by_id: dict[str, Notification] = {}
         self._inboxes: dict[tuple[str, str], _Inbox] = {}
         self._devices: dict[tuple[str, str], dict[DeviceType, Device]] = {}
+        # (due_at_ms, row id): stale entries are skipped when popped.
+        self._due: list[tuple[int, str]] = []
+
+    # ------------------------------------------------------------ bookkeeping
+
+    def _inbox(self, tenant_id: str, user_id: str) -> _Inbox:
+        found = self._inboxes.get((tenant_id, user_id))
+        if found is None:
+            found = self._inboxes[(tenant_id, user_id)] = _Inbox()
+        return found
+
+    def _enter(self, inbox: _Inbox, row: Notification) -> None:
+        """Adds the row's contribution to the inbox lists and counts."""
+        if _in_inbox(row):
+            _insert(inbox.inbox, row.key)
+            if row.status.unread:
+                _insert(inbox.unread, row.key)
+                inbox.unread_count += 1
+            if not row.seen_at_ms:
+                inbox.unseen_count += 1
+        due = row.due_at_ms()
+        if due:
+            heapq.heappush(self._due, (due, row.id))
+
+    def _leave(self, inbox: _Inbox, row: Notification) -> None:
+        if _in_inbox(row):
+            _remove(inbox.inbox, row.key)
+            if row.status.unread:
+                _remove(inbox.unread, row.key)
+                inbox.unread_count -= 1
+            if not row.seen_at_ms:
+                inbox.unseen_count -= 1
+
+    def _forget(self, inbox: _Inbox, row: Notification) -> None:
+        self._leave(inbox, row)
+        _remove(inbox.keys, row.key)
+        del inbox.rows[row.id]
+        del self._by_id[row.id]
+        del self._by_key[(row.tenant_id, row.user_id, row.notification_id, int(row.channel))]
+        if row.collapse_key:
+            holders = inbox.collapse.get(row.collapse_key)
+            if holders is not None:
+                holders.discard(row.id)
+                if not holders:
+                    del inbox.collapse[row.collapse_key]
+
+    # ------------------------------------------------------------ writes
 
     async def create_notifications(self, rows: Sequence[Notification]) -> list[StoredRow]:
         result: list[StoredRow] = []
@@ -54,37 +122,153 @@ class MemoryStore:
                 result.append(StoredRow(existing.copy(), created=False))
                 continue
             stored = row.copy()
+            inbox = self._inbox(row.tenant_id, row.user_id)
+            replaced = self._collapse(inbox, stored)
             self._by_key[key] = stored
             self._by_id[stored.id] = stored
-            inbox = self._inboxes.get((row.tenant_id, row.user_id))
-            if inbox is None:
-                inbox = self._inboxes[(row.tenant_id, row.user_id)] = _Inbox()
-            page_key = stored.key
-            _insert(inbox.keys, page_key)
-            if stored.status.unread:
-                _insert(inbox.unread, page_key)
+            _insert(inbox.keys, stored.key)
             inbox.rows[stored.id] = stored
-            result.append(StoredRow(stored.copy(), created=True))
+            if stored.collapse_key:
+                inbox.collapse.setdefault(stored.collapse_key, set()).add(stored.id)
+            self._enter(inbox, stored)
+            result.append(StoredRow(stored.copy(), created=True, replaced=replaced))
         return result
+
+    def _collapse(self, inbox: _Inbox, new: Notification) -> str:
+        """Deletes the user's unread, unarchived in-app row with the new row's collapse key."""
+        if not new.collapse_key or new.channel is not Channel.IN_APP:
+            return ""
+        for row_id in sorted(inbox.collapse.get(new.collapse_key, ())):
+            old = inbox.rows[row_id]
+            if old.channel is Channel.IN_APP and old.status.unread and not old.archived_at_ms:
+                new.collapsed_count = max(old.collapsed_count, 1) + 1
+                self._forget(inbox, old)
+                return old.id
+        return ""
 
     async def mark_delivered(self, rows: Sequence[Notification], at_ms: int) -> None:
         for row in rows:
-            inbox = self._inboxes.get((row.tenant_id, row.user_id))
-            stored = inbox.rows.get(row.id) if inbox else None
+            stored = self._by_id.get(row.id)
             if stored is not None and stored.status is Status.PENDING:
                 stored.status = Status.DELIVERED
                 stored.delivered_at_ms = at_ms
 
+    async def mark_read(
+        self, tenant_id: str, user_id: str, row_id: str, at_ms: int
+    ) -> Notification | None:
+        inbox = self._inboxes.get((tenant_id, user_id))
+        stored = inbox.rows.get(row_id) if inbox else None
+        if inbox is None or stored is None:
+            return None
+        self._change(inbox, stored, rules.Change(Mark.READ), at_ms)
+        return stored.copy()
+
+    def _change(self, inbox: _Inbox, row: Notification, change: rules.Change, now_ms: int) -> bool:
+        self._leave(inbox, row)
+        changed = rules.apply(row, change, now_ms)
+        self._enter(inbox, row)
+        return changed
+
+    async def mark(
+        self, tenant_id: str, user_id: str, selection: Selection, change: rules.Change, now_ms: int
+    ) -> Changed:
+        inbox = self._inboxes.get((tenant_id, user_id))
+        if inbox is None:
+            return Changed([], Counts())
+        changed: list[Notification] = []
+        for row in list(self._select(inbox, selection, now_ms)):
+            if rules.touchable(row, change, now_ms) and self._change(inbox, row, change, now_ms):
+                changed.append(row.copy())
+        return Changed(changed, inbox.counts)
+
+    async def delete(
+        self, tenant_id: str, user_id: str, selection: Selection, now_ms: int
+    ) -> Deleted:
+        inbox = self._inboxes.get((tenant_id, user_id))
+        if inbox is None:
+            return Deleted([], Counts())
+        ids: list[str] = []
+        for row in list(self._select(inbox, selection, now_ms)):
+            self._forget(inbox, row)
+            ids.append(row.id)
+        return Deleted(ids, inbox.counts)
+
+    def _select(self, inbox: _Inbox, selection: Selection, now_ms: int) -> Iterable[Notification]:
+        if selection.filter is None:
+            for row_id in dict.fromkeys(selection.ids):
+                row = inbox.rows.get(row_id)
+                if row is not None:
+                    yield row
+            return
+        for key in reversed(self._candidates(inbox, selection.filter)):
+            row = inbox.rows[key.id]
+            if selection.filter.matches(row, now_ms):
+                yield row
+
+    async def run_due(self, now_ms: int, limit: int) -> Due:
+        woken: list[Notification] = []
+        expired: list[Notification] = []
+        while self._due and self._due[0][0] <= now_ms and len(woken) + len(expired) < 2 * limit:
+            due_at, row_id = heapq.heappop(self._due)
+            row = self._by_id.get(row_id)
+            if row is None or row.due_at_ms() != due_at:
+                continue  # deleted or changed since it was scheduled
+            inbox = self._inbox(row.tenant_id, row.user_id)
+            if row.visible:  # expiring
+                if len(expired) >= limit:
+                    heapq.heappush(self._due, (due_at, row_id))
+                    break
+                self._forget(inbox, row)
+                expired.append(row.copy())
+            else:
+                if len(woken) >= limit:
+                    heapq.heappush(self._due, (due_at, row_id))
+                    break
+                self._leave(inbox, row)
+                if row.snoozed_until_ms:
+                    rules.wake(row)
+                else:
+                    row.visible = True
+                self._enter(inbox, row)
+                woken.append(row.copy())
+        return Due(woken, expired)
+
+    async def next_due_ms(self) -> int | None:
+        while self._due:
+            due_at, row_id = self._due[0]
+            row = self._by_id.get(row_id)
+            if row is not None and row.due_at_ms() == due_at:
+                return due_at
+            heapq.heappop(self._due)
+        return None
+
+    # ------------------------------------------------------------ reads
+
+    def _candidates(self, inbox: _Inbox, filter: Filter) -> list[PageKey]:
+        """The smallest kept list that holds every row the filter can select."""
+        if filter.channels == (Channel.IN_APP,) and not filter.snoozed and not filter.archived:
+            return inbox.unread if filter.read is ReadScope.UNREAD else inbox.inbox
+        return inbox.keys
+
     async def list_notifications(self, tenant_id: str, user_id: str, page: PageRequest) -> Page:
         inbox = self._inboxes.get((tenant_id, user_id))
         if inbox is None:
-            return Page(rows=[], next_key=None, unread_count=0)
-        keys = inbox.unread if page.unread_only else inbox.keys
+            return Page(rows=[], next_key=None, counts=Counts())
+        filter = page.filter
+        if page.unread_only and filter.read is ReadScope.ANY:
+            filter = _with_read(filter, ReadScope.UNREAD)
+        keys = self._candidates(inbox, filter)
         end = len(keys) if page.after is None else bisect.bisect_left(keys, page.after)
-        start = max(0, end - page.limit)
-        rows = [inbox.rows[key.id].copy() for key in reversed(keys[start:end])]
-        next_key = rows[-1].key if start > 0 and rows else None
-        return Page(rows=rows, next_key=next_key, unread_count=len(inbox.unread))
+        rows: list[Notification] = []
+        more = False
+        for row in _backwards(inbox, keys, end):
+            if filter.matches(row, page.now_ms):
+                if len(rows) == page.limit:
+                    more = True
+                    break
+                rows.append(row.copy())
+        next_key = rows[-1].key if more and rows else None
+        return Page(rows=rows, next_key=next_key, counts=inbox.counts)
 
     async def get_notifications(self, tenant_id: str, row_ids: Sequence[str]) -> list[Notification]:
         found: list[Notification] = []
@@ -95,7 +279,14 @@ class MemoryStore:
         return found
 
     async def list_after(
-        self, tenant_id: str, user_id: str, after: PageKey, channel: Channel, limit: int
+        self,
+        tenant_id: str,
+        user_id: str,
+        after: PageKey,
+        channel: Channel,
+        limit: int,
+        *,
+        now_ms: int = 0,
     ) -> list[Notification]:
         inbox = self._inboxes.get((tenant_id, user_id))
         if inbox is None:
@@ -104,25 +295,33 @@ class MemoryStore:
         keys = inbox.keys
         for index in range(bisect.bisect_right(keys, after), len(keys)):
             row = inbox.rows[keys[index].id]
-            if row.channel is channel:
+            if row.channel is channel and row.visible and not _expired(row, now_ms):
                 rows.append(row.copy())
                 if len(rows) >= limit:
                     break
         return rows
 
-    async def mark_read(
-        self, tenant_id: str, user_id: str, row_id: str, at_ms: int
-    ) -> Notification | None:
+    async def counts(self, tenant_id: str, user_id: str, filter: Filter, now_ms: int) -> Counts:
         inbox = self._inboxes.get((tenant_id, user_id))
-        stored = inbox.rows.get(row_id) if inbox else None
-        if inbox is None or stored is None:
-            return None
-        if stored.status.unread:
-            _remove(inbox.unread, stored.key)
-        if stored.status is not Status.READ:
-            stored.status = Status.READ
-            stored.read_at_ms = at_ms
-        return stored.copy()
+        if inbox is None:
+            return Counts()
+        if filter.is_inbox:
+            return inbox.counts
+        unread = unseen = total = 0
+        for key in self._candidates(inbox, filter):
+            row = inbox.rows[key.id]
+            if filter.matches(row, now_ms):
+                total += 1
+                unread += row.status.unread
+                unseen += not row.seen_at_ms
+        return Counts(unread, unseen, total)
+
+    async def inbox_counts(self, tenant_id: str, user_ids: Sequence[str]) -> dict[str, Counts]:
+        result: dict[str, Counts] = {}
+        for user_id in user_ids:
+            inbox = self._inboxes.get((tenant_id, user_id))
+            result[user_id] = inbox.counts if inbox is not None else Counts()
+        return result
 
     async def upsert_device(self, device: Device) -> None:
         self._devices.setdefault((device.tenant_id, device.user_id), {})[device.device_type] = (
@@ -141,6 +340,21 @@ class MemoryStore:
 
     async def close(self) -> None:
         return None
+
+
+def _expired(row: Notification, now_ms: int) -> bool:
+    return bool(row.expires_at_ms) and row.expires_at_ms <= now_ms
+
+
+def _with_read(filter: Filter, read: ReadScope) -> Filter:
+    from dataclasses import replace
+
+    return replace(filter, read=read)
+
+
+def _backwards(inbox: _Inbox, keys: list[PageKey], end: int) -> Iterator[Notification]:
+    for index in range(end - 1, -1, -1):
+        yield inbox.rows[keys[index].id]
 
 
 def _insert(keys: list[PageKey], key: PageKey) -> None:

@@ -15,16 +15,41 @@ from collections.abc import Callable, Sequence
 from enum import IntEnum
 from typing import Any
 
-from notify.core.model import Notification
+import orjson
 
-_SQL_TYPES = {str: "text", int: "bigint"}
+from notify.core.model import Action, Notification
+
+_SQL_TYPES = {str: "text", int: "bigint", bool: "boolean"}
+
+
+def _tags_to_db(tags: tuple[str, ...]) -> str:
+    return orjson.dumps(tags).decode()
+
+
+def _tags_from_db(text: str) -> tuple[str, ...]:
+    return tuple(orjson.loads(text))
+
+
+def _actions_to_db(actions: tuple[Action, ...]) -> str:
+    return orjson.dumps([[a.id, a.label, a.url, a.primary] for a in actions]).decode()
+
+
+def _actions_from_db(text: str) -> tuple[Action, ...]:
+    return tuple(Action(*item) for item in orjson.loads(text))
+
+
+# Composite values go in jsonb columns through these codecs, by field type.
+_JSON_CODECS: dict[Any, tuple[Callable[[Any], str], Callable[[str], Any]]] = {
+    tuple[str, ...]: (_tags_to_db, _tags_from_db),
+    tuple[Action, ...]: (_actions_to_db, _actions_from_db),
+}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Column:
     name: str
     sql_type: str
-    kind: type[Any]  # str, int, uuid.UUID or an IntEnum
+    kind: Any  # str, int, bool, uuid.UUID, an IntEnum, or a type with a JSON codec
 
 
 def _columns() -> tuple[Column, ...]:
@@ -34,6 +59,8 @@ def _columns() -> tuple[Column, ...]:
         kind = hints[f.name]
         if f.name == "id":
             columns.append(Column(f.name, "uuid", uuid.UUID))
+        elif kind in _JSON_CODECS:
+            columns.append(Column(f.name, "jsonb", kind))
         elif isinstance(kind, type) and issubclass(kind, IntEnum):
             columns.append(Column(f.name, "smallint", kind))
         elif kind in _SQL_TYPES:
@@ -55,10 +82,15 @@ def _compile() -> tuple[
     namespace: dict[str, Any] = {"Notification": Notification, "UUID": uuid.UUID, "str": str}
     to_db, from_db = [], []
     for i, c in enumerate(COLUMNS):
-        if c.kind is uuid.UUID:
+        if c.kind in _JSON_CODECS:
+            encode, decode = _JSON_CODECS[c.kind]
+            namespace[f"enc{i}"], namespace[f"dec{i}"] = encode, decode
+            to_db.append(f"enc{i}(r.{c.name})")
+            from_db.append(f"dec{i}(rec[{i}])")
+        elif c.kind is uuid.UUID:
             to_db.append(f"UUID(r.{c.name})")
             from_db.append(f"str(rec[{i}])")
-        elif issubclass(c.kind, IntEnum):
+        elif isinstance(c.kind, type) and issubclass(c.kind, IntEnum):
             namespace[c.kind.__name__] = c.kind
             to_db.append(f"int(r.{c.name})")
             from_db.append(f"{c.kind.__name__}(rec[{i}])")

@@ -20,23 +20,29 @@ import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any
 
 import asyncpg
 
 from notify.core.errors import InvalidArgument, NotifyError, Unavailable
+from notify.core.inbox import Change
 from notify.core.model import (
     Channel,
+    Counts,
     Device,
     DeviceType,
+    Filter,
     Notification,
     Page,
     PageKey,
     PageRequest,
+    ReadScope,
 )
-from notify.store import Gauges, StoredRow
+from notify.store import Changed, Deleted, Due, Gauges, Selection, StoredRow, pginbox
 from notify.store import pgcolumns as columns
 from notify.store.migrate import migrate
+from notify.store.pginbox import Params
 
 logger = logging.getLogger("notify.store.postgres")
 
@@ -62,16 +68,16 @@ UPDATE notifications SET status = 2, delivered_at_ms = $2
 WHERE id = ANY($1::uuid[]) AND status = 1
 """
 
+# A page and the user's inbox counts, in one round trip.
 _PAGE = f"""
-SELECT {_COLUMNS}, (SELECT unread FROM unread_counts WHERE tenant_id = $1 AND user_id = $2)
-    AS unread_count
+SELECT {_COLUMNS},
+    (SELECT ARRAY[unread, unseen, total] FROM inbox_counts WHERE tenant_id = $1 AND user_id = $2)
+    AS counts
 FROM notifications
-WHERE tenant_id = $1 AND user_id = $2 {{filter}}
+WHERE tenant_id = $1 AND user_id = $2 AND {{conditions}}
 ORDER BY created_at_ms DESC, id DESC
 LIMIT $3
 """
-
-_UNREAD = "SELECT unread FROM unread_counts WHERE tenant_id = $1 AND user_id = $2"
 
 _BY_IDS = f"""
 SELECT {", ".join(f"n.{c.name}" for c in columns.COLUMNS)} FROM notifications n
@@ -83,14 +89,17 @@ ORDER BY k.position
 _AFTER = f"""
 SELECT {_COLUMNS} FROM notifications
 WHERE tenant_id = $1 AND user_id = $2 AND (created_at_ms, id) > ($3, $4) AND channel = $5
+  AND visible AND (expires_at_ms = 0 OR expires_at_ms > $7)
 ORDER BY created_at_ms, id
 LIMIT $6
 """
 
 _MARK_READ = f"""
 WITH updated AS (
-    UPDATE notifications SET status = 4, read_at_ms = $4
-    WHERE tenant_id = $1 AND user_id = $2 AND id = $3 AND status <> 4
+    UPDATE notifications SET status = 4,
+        read_at_ms = CASE WHEN status <> 4 THEN $4 ELSE read_at_ms END,
+        seen_at_ms = CASE WHEN seen_at_ms = 0 THEN $4 ELSE seen_at_ms END
+    WHERE tenant_id = $1 AND user_id = $2 AND id = $3 AND (status <> 4 OR seen_at_ms = 0)
     RETURNING {_COLUMNS}
 )
 SELECT * FROM updated
@@ -234,6 +243,10 @@ class PostgresStore:
         """
         if not rows:
             return []
+        if any(row.collapse_key for row in rows):
+            # A collapse reads and deletes the user's earlier row in the same
+            # transaction: such a call is written on its own, not grouped.
+            return await self._insert(rows)
         waiter: asyncio.Future[list[StoredRow]] = asyncio.get_running_loop().create_future()
         self._queue.append((list(rows), waiter))
         if self._writers < self._max_writers:
@@ -285,16 +298,25 @@ class PostgresStore:
 
     async def _insert(self, rows: Sequence[Notification]) -> list[StoredRow]:
         chunks = _chunks(rows)
+        collapsing = any(row.collapse_key for row in rows)
+        replaced: dict[str, str] = {}
         async with self._conn() as conn:
             inserted: set[str] = set()
-            if len(chunks) == 1:
+            if len(chunks) == 1 and not collapsing:
                 inserted.update(await self._insert_chunk(conn, rows))
             else:
                 async with conn.transaction():  # all or nothing, whatever the size
                     for chunk in chunks:
                         inserted.update(await self._insert_chunk(conn, chunk))
+                    for row in rows:
+                        if (
+                            row.collapse_key
+                            and row.channel is Channel.IN_APP
+                            and row.id in inserted
+                        ):
+                            await self._collapse(conn, row, replaced)
             if len(inserted) == len(rows):
-                return [StoredRow(row, created=True) for row in rows]
+                return [StoredRow(row, True, replaced.get(row.id, "")) for row in rows]
             # A retry, or two calls for the same key in this batch: read back
             # what is stored, in statements of their own so they see rows
             # another caller committed since this one began.
@@ -314,11 +336,26 @@ class PostgresStore:
         result: list[StoredRow] = []
         for row in rows:
             if row.id in inserted:
-                result.append(StoredRow(row, created=True))
+                result.append(StoredRow(row, True, replaced.get(row.id, "")))
             else:
                 key = (row.tenant_id, row.user_id, row.notification_id, int(row.channel))
                 result.append(StoredRow(by_key[key].copy(), created=False))
         return result
+
+    @staticmethod
+    async def _collapse(
+        conn: asyncpg.Connection, row: Notification, replaced: dict[str, str]
+    ) -> None:
+        """Deletes the row the new one replaces; records its id and the new count."""
+        await conn.execute(
+            pginbox.COLLAPSE_LOCK, f"{row.tenant_id}\x00{row.user_id}\x00{row.collapse_key}"
+        )
+        record = await conn.fetchrow(
+            pginbox.COLLAPSE, row.tenant_id, row.user_id, row.collapse_key, uuid.UUID(row.id)
+        )
+        if record is not None:
+            replaced[row.id] = str(record["replaced"])
+            row.collapsed_count = int(record["collapsed_count"])
 
     @staticmethod
     async def _insert_chunk(conn: asyncpg.Connection, rows: Sequence[Notification]) -> set[str]:
@@ -331,23 +368,89 @@ class PostgresStore:
             await conn.execute(_MARK_DELIVERED, [uuid.UUID(r.id) for r in rows], at_ms)
 
     async def list_notifications(self, tenant_id: str, user_id: str, page: PageRequest) -> Page:
-        args: list[Any] = [tenant_id, user_id, page.limit + 1]
-        filters = []
-        if page.unread_only:
-            filters.append("AND status < 4")
+        params = Params(tenant_id, user_id, page.limit + 1)
+        filter = page.filter
+        if page.unread_only and filter.read is ReadScope.ANY:
+            filter = replace(filter, read=ReadScope.UNREAD)
+        now = params.add(page.now_ms)
+        conditions = pginbox.filter_sql(filter, params, now)
         if page.after is not None:
-            filters.append("AND (created_at_ms, id) < ($4, $5)")
-            args += [page.after.created_at_ms, _uuid_or_none(page.after.id)]
-        query = _PAGE.format(filter=" ".join(filters))
+            after_ms = params.add(page.after.created_at_ms)
+            after_id = params.add(_uuid_or_none(page.after.id))
+            conditions.append(f"(created_at_ms, id) < ({after_ms}, {after_id})")
+        query = _PAGE.format(conditions=" AND ".join(conditions))
         async with self._conn() as conn:
-            records = await conn.fetch(query, *args)
+            records = await conn.fetch(query, *params.values)
             if records:
-                unread = records[0]["unread_count"] or 0
+                counts = _counts(records[0]["counts"])
             else:
-                unread = await conn.fetchval(_UNREAD, tenant_id, user_id) or 0
+                counts = _counts(await conn.fetchrow(pginbox.INBOX_COUNTS, tenant_id, user_id))
         rows = [columns.to_row(r) for r in records[: page.limit]]
         next_key = rows[-1].key if len(records) > page.limit else None
-        return Page(rows=rows, next_key=next_key, unread_count=int(unread))
+        return Page(rows=rows, next_key=next_key, counts=counts)
+
+    async def mark(
+        self, tenant_id: str, user_id: str, selection: Selection, change: Change, now_ms: int
+    ) -> Changed:
+        params = Params(tenant_id, user_id)
+        now = params.add(now_ms)
+        assignments, conditions = pginbox.change_sql(change, params, now)
+        conditions += pginbox.selection_sql(_valid_ids(selection), params, now)
+        query = (
+            f"UPDATE notifications SET {assignments} "
+            f"WHERE tenant_id = $1 AND user_id = $2 AND {' AND '.join(conditions)} "
+            f"RETURNING {_COLUMNS}"
+        )
+        async with self._conn() as conn:
+            records = await conn.fetch(query, *params.values)
+            counts = _counts(await conn.fetchrow(pginbox.INBOX_COUNTS, tenant_id, user_id))
+        return Changed([columns.to_row(r) for r in records], counts)
+
+    async def delete(
+        self, tenant_id: str, user_id: str, selection: Selection, now_ms: int
+    ) -> Deleted:
+        params = Params(tenant_id, user_id)
+        conditions = pginbox.selection_sql(_valid_ids(selection), params, params.add(now_ms))
+        query = (
+            "DELETE FROM notifications WHERE tenant_id = $1 AND user_id = $2 AND "
+            f"{' AND '.join(conditions)} RETURNING id, created_at_ms"
+        )
+        async with self._conn() as conn:
+            records = await conn.fetch(query, *params.values)
+            counts = _counts(await conn.fetchrow(pginbox.INBOX_COUNTS, tenant_id, user_id))
+        ordered = sorted(records, key=lambda r: (r["created_at_ms"], r["id"]), reverse=True)
+        return Deleted([str(r["id"]) for r in ordered], counts)
+
+    async def counts(self, tenant_id: str, user_id: str, filter: Filter, now_ms: int) -> Counts:
+        async with self._conn() as conn:
+            if filter.is_inbox:
+                return _counts(await conn.fetchrow(pginbox.INBOX_COUNTS, tenant_id, user_id))
+            params = Params(tenant_id, user_id)
+            conditions = pginbox.filter_sql(filter, params, params.add(now_ms))
+            record = await conn.fetchrow(
+                "SELECT count(*) FILTER (WHERE status < 4), count(*) FILTER "
+                "(WHERE seen_at_ms = 0), count(*) FROM notifications "
+                f"WHERE tenant_id = $1 AND user_id = $2 AND {' AND '.join(conditions)}",
+                *params.values,
+            )
+        return _counts(record)
+
+    async def inbox_counts(self, tenant_id: str, user_ids: Sequence[str]) -> dict[str, Counts]:
+        async with self._conn() as conn:
+            records = await conn.fetch(pginbox.MANY_INBOX_COUNTS, tenant_id, list(user_ids))
+        found = {r["user_id"]: Counts(r["unread"], r["unseen"], r["total"]) for r in records}
+        return {user_id: found.get(user_id, Counts()) for user_id in user_ids}
+
+    async def run_due(self, now_ms: int, limit: int) -> Due:
+        async with self._conn() as conn:
+            woken = await conn.fetch(pginbox.WAKE_DUE, now_ms, limit)
+            expired = await conn.fetch(pginbox.EXPIRE_DUE, now_ms, limit)
+        return Due([columns.to_row(r) for r in woken], [columns.to_row(r) for r in expired])
+
+    async def next_due_ms(self) -> int | None:
+        async with self._conn() as conn:
+            value = await conn.fetchval(pginbox.NEXT_DUE)
+        return int(value) if value is not None else None
 
     async def get_notifications(self, tenant_id: str, row_ids: Sequence[str]) -> list[Notification]:
         ids = [u for u in map(_uuid_or_none, row_ids) if u is not None]
@@ -358,7 +461,14 @@ class PostgresStore:
         return [columns.to_row(r) for r in records]
 
     async def list_after(
-        self, tenant_id: str, user_id: str, after: PageKey, channel: Channel, limit: int
+        self,
+        tenant_id: str,
+        user_id: str,
+        after: PageKey,
+        channel: Channel,
+        limit: int,
+        *,
+        now_ms: int = 0,
     ) -> list[Notification]:
         async with self._conn() as conn:
             records = await conn.fetch(
@@ -369,6 +479,7 @@ class PostgresStore:
                 _uuid_or_none(after.id),
                 int(channel),
                 limit,
+                now_ms if now_ms else 2**62,
             )
         return [columns.to_row(r) for r in records]
 
@@ -427,6 +538,28 @@ def _chunks(rows: Sequence[Notification]) -> list[Sequence[Notification]]:
         size += cost
     chunks.append(rows[start:])
     return chunks
+
+
+def _collapses(row: Notification) -> bool:
+    return bool(row.collapse_key) and row.channel is Channel.IN_APP
+
+
+def _row_key(row: Notification) -> tuple[str, str, str, int]:
+    return (row.tenant_id, row.user_id, row.notification_id, int(row.channel))
+
+
+def _valid_ids(selection: Selection) -> Selection:
+    """Ids that are not UUIDs name no row; PostgreSQL would refuse the cast."""
+    if selection.filter is not None:
+        return selection
+    return Selection(ids=tuple(i for i in selection.ids if _uuid_or_none(i) is not None))
+
+
+def _counts(record: Any) -> Counts:
+    if record is None:
+        return Counts()
+    unread, unseen, total = record
+    return Counts(int(unread), int(unseen), int(total))
 
 
 def _fail(batch: Sequence[_Call], error: type[NotifyError], message: str) -> None:

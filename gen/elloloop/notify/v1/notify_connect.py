@@ -120,6 +120,18 @@ class NotificationClientService(Protocol):
     async def register_push_token(self, request: elloloop_dot_notify_dot_v1_dot_notify__pb2.RegisterPushTokenRequest, ctx: RequestContext) -> elloloop_dot_notify_dot_v1_dot_notify__pb2.RegisterPushTokenResponse:
         raise ConnectError(Code.UNIMPLEMENTED, "Not implemented")
 
+    async def mark_notifications(self, request: elloloop_dot_notify_dot_v1_dot_notify__pb2.MarkNotificationsRequest, ctx: RequestContext) -> elloloop_dot_notify_dot_v1_dot_notify__pb2.MarkNotificationsResponse:
+        raise ConnectError(Code.UNIMPLEMENTED, "Not implemented")
+
+    async def delete_notifications(self, request: elloloop_dot_notify_dot_v1_dot_notify__pb2.DeleteNotificationsRequest, ctx: RequestContext) -> elloloop_dot_notify_dot_v1_dot_notify__pb2.DeleteNotificationsResponse:
+        raise ConnectError(Code.UNIMPLEMENTED, "Not implemented")
+
+    async def get_notification(self, request: elloloop_dot_notify_dot_v1_dot_notify__pb2.GetNotificationRequest, ctx: RequestContext) -> elloloop_dot_notify_dot_v1_dot_notify__pb2.GetNotificationResponse:
+        raise ConnectError(Code.UNIMPLEMENTED, "Not implemented")
+
+    async def get_counts(self, request: elloloop_dot_notify_dot_v1_dot_notify__pb2.GetCountsRequest, ctx: RequestContext) -> elloloop_dot_notify_dot_v1_dot_notify__pb2.GetCountsResponse:
+        raise ConnectError(Code.UNIMPLEMENTED, "Not implemented")
+
 
 class NotificationClientServiceASGIApplication(ConnectASGIApplication[NotificationClientService]):
     def __init__(self, service: NotificationClientService | AsyncGenerator[NotificationClientService], *, interceptors: Iterable[Interceptor]=(), read_max_bytes: int | None = None, compressions: Iterable[Compression] | None = None) -> None:
@@ -175,6 +187,46 @@ class NotificationClientServiceASGIApplication(ConnectASGIApplication[Notificati
                         idempotency_level=IdempotencyLevel.UNKNOWN,
                     ),
                     function=svc.register_push_token,
+                ),
+                "/elloloop.notify.v1.NotificationClientService/MarkNotifications": Endpoint.unary(
+                    method=MethodInfo(
+                        name="MarkNotifications",
+                        service_name="elloloop.notify.v1.NotificationClientService",
+                        input=elloloop_dot_notify_dot_v1_dot_notify__pb2.MarkNotificationsRequest,
+                        output=elloloop_dot_notify_dot_v1_dot_notify__pb2.MarkNotificationsResponse,
+                        idempotency_level=IdempotencyLevel.UNKNOWN,
+                    ),
+                    function=svc.mark_notifications,
+                ),
+                "/elloloop.notify.v1.NotificationClientService/DeleteNotifications": Endpoint.unary(
+                    method=MethodInfo(
+                        name="DeleteNotifications",
+                        service_name="elloloop.notify.v1.NotificationClientService",
+                        input=elloloop_dot_notify_dot_v1_dot_notify__pb2.DeleteNotificationsRequest,
+                        output=elloloop_dot_notify_dot_v1_dot_notify__pb2.DeleteNotificationsResponse,
+                        idempotency_level=IdempotencyLevel.UNKNOWN,
+                    ),
+                    function=svc.delete_notifications,
+                ),
+                "/elloloop.notify.v1.NotificationClientService/GetNotification": Endpoint.unary(
+                    method=MethodInfo(
+                        name="GetNotification",
+                        service_name="elloloop.notify.v1.NotificationClientService",
+                        input=elloloop_dot_notify_dot_v1_dot_notify__pb2.GetNotificationRequest,
+                        output=elloloop_dot_notify_dot_v1_dot_notify__pb2.GetNotificationResponse,
+                        idempotency_level=IdempotencyLevel.UNKNOWN,
+                    ),
+                    function=svc.get_notification,
+                ),
+                "/elloloop.notify.v1.NotificationClientService/GetCounts": Endpoint.unary(
+                    method=MethodInfo(
+                        name="GetCounts",
+                        service_name="elloloop.notify.v1.NotificationClientService",
+                        input=elloloop_dot_notify_dot_v1_dot_notify__pb2.GetCountsRequest,
+                        output=elloloop_dot_notify_dot_v1_dot_notify__pb2.GetCountsResponse,
+                        idempotency_level=IdempotencyLevel.UNKNOWN,
+                    ),
+                    function=svc.get_counts,
                 ),
             },
             interceptors=interceptors,
@@ -289,6 +341,86 @@ class NotificationClientServiceClient(ConnectClient):
             timeout_ms=timeout_ms,
         )
 
+    async def mark_notifications(
+        self,
+        request: elloloop_dot_notify_dot_v1_dot_notify__pb2.MarkNotificationsRequest,
+        *,
+        headers: Headers | Mapping[str, str] | None = None,
+        timeout_ms: int | None = None,
+    ) -> elloloop_dot_notify_dot_v1_dot_notify__pb2.MarkNotificationsResponse:
+        return await self.execute_unary(
+            request=request,
+            method=MethodInfo(
+                name="MarkNotifications",
+                service_name="elloloop.notify.v1.NotificationClientService",
+                input=elloloop_dot_notify_dot_v1_dot_notify__pb2.MarkNotificationsRequest,
+                output=elloloop_dot_notify_dot_v1_dot_notify__pb2.MarkNotificationsResponse,
+                idempotency_level=IdempotencyLevel.UNKNOWN,
+            ),
+            headers=headers,
+            timeout_ms=timeout_ms,
+        )
+
+    async def delete_notifications(
+        self,
+        request: elloloop_dot_notify_dot_v1_dot_notify__pb2.DeleteNotificationsRequest,
+        *,
+        headers: Headers | Mapping[str, str] | None = None,
+        timeout_ms: int | None = None,
+    ) -> elloloop_dot_notify_dot_v1_dot_notify__pb2.DeleteNotificationsResponse:
+        return await self.execute_unary(
+            request=request,
+            method=MethodInfo(
+                name="DeleteNotifications",
+                service_name="elloloop.notify.v1.NotificationClientService",
+                input=elloloop_dot_notify_dot_v1_dot_notify__pb2.DeleteNotificationsRequest,
+                output=elloloop_dot_notify_dot_v1_dot_notify__pb2.DeleteNotificationsResponse,
+                idempotency_level=IdempotencyLevel.UNKNOWN,
+            ),
+            headers=headers,
+            timeout_ms=timeout_ms,
+        )
+
+    async def get_notification(
+        self,
+        request: elloloop_dot_notify_dot_v1_dot_notify__pb2.GetNotificationRequest,
+        *,
+        headers: Headers | Mapping[str, str] | None = None,
+        timeout_ms: int | None = None,
+    ) -> elloloop_dot_notify_dot_v1_dot_notify__pb2.GetNotificationResponse:
+        return await self.execute_unary(
+            request=request,
+            method=MethodInfo(
+                name="GetNotification",
+                service_name="elloloop.notify.v1.NotificationClientService",
+                input=elloloop_dot_notify_dot_v1_dot_notify__pb2.GetNotificationRequest,
+                output=elloloop_dot_notify_dot_v1_dot_notify__pb2.GetNotificationResponse,
+                idempotency_level=IdempotencyLevel.UNKNOWN,
+            ),
+            headers=headers,
+            timeout_ms=timeout_ms,
+        )
+
+    async def get_counts(
+        self,
+        request: elloloop_dot_notify_dot_v1_dot_notify__pb2.GetCountsRequest,
+        *,
+        headers: Headers | Mapping[str, str] | None = None,
+        timeout_ms: int | None = None,
+    ) -> elloloop_dot_notify_dot_v1_dot_notify__pb2.GetCountsResponse:
+        return await self.execute_unary(
+            request=request,
+            method=MethodInfo(
+                name="GetCounts",
+                service_name="elloloop.notify.v1.NotificationClientService",
+                input=elloloop_dot_notify_dot_v1_dot_notify__pb2.GetCountsRequest,
+                output=elloloop_dot_notify_dot_v1_dot_notify__pb2.GetCountsResponse,
+                idempotency_level=IdempotencyLevel.UNKNOWN,
+            ),
+            headers=headers,
+            timeout_ms=timeout_ms,
+        )
+
 
 class NotificationInternalServiceSync(Protocol):
     def notify(self, request: elloloop_dot_notify_dot_v1_dot_notify__pb2.NotifyRequest, ctx: RequestContext) -> elloloop_dot_notify_dot_v1_dot_notify__pb2.NotifyResponse:
@@ -385,6 +517,14 @@ class NotificationClientServiceSync(Protocol):
         raise ConnectError(Code.UNIMPLEMENTED, "Not implemented")
     def register_push_token(self, request: elloloop_dot_notify_dot_v1_dot_notify__pb2.RegisterPushTokenRequest, ctx: RequestContext) -> elloloop_dot_notify_dot_v1_dot_notify__pb2.RegisterPushTokenResponse:
         raise ConnectError(Code.UNIMPLEMENTED, "Not implemented")
+    def mark_notifications(self, request: elloloop_dot_notify_dot_v1_dot_notify__pb2.MarkNotificationsRequest, ctx: RequestContext) -> elloloop_dot_notify_dot_v1_dot_notify__pb2.MarkNotificationsResponse:
+        raise ConnectError(Code.UNIMPLEMENTED, "Not implemented")
+    def delete_notifications(self, request: elloloop_dot_notify_dot_v1_dot_notify__pb2.DeleteNotificationsRequest, ctx: RequestContext) -> elloloop_dot_notify_dot_v1_dot_notify__pb2.DeleteNotificationsResponse:
+        raise ConnectError(Code.UNIMPLEMENTED, "Not implemented")
+    def get_notification(self, request: elloloop_dot_notify_dot_v1_dot_notify__pb2.GetNotificationRequest, ctx: RequestContext) -> elloloop_dot_notify_dot_v1_dot_notify__pb2.GetNotificationResponse:
+        raise ConnectError(Code.UNIMPLEMENTED, "Not implemented")
+    def get_counts(self, request: elloloop_dot_notify_dot_v1_dot_notify__pb2.GetCountsRequest, ctx: RequestContext) -> elloloop_dot_notify_dot_v1_dot_notify__pb2.GetCountsResponse:
+        raise ConnectError(Code.UNIMPLEMENTED, "Not implemented")
 
 
 class NotificationClientServiceWSGIApplication(ConnectWSGIApplication):
@@ -440,6 +580,46 @@ class NotificationClientServiceWSGIApplication(ConnectWSGIApplication):
                         idempotency_level=IdempotencyLevel.UNKNOWN,
                     ),
                     function=service.register_push_token,
+                ),
+                "/elloloop.notify.v1.NotificationClientService/MarkNotifications": EndpointSync.unary(
+                    method=MethodInfo(
+                        name="MarkNotifications",
+                        service_name="elloloop.notify.v1.NotificationClientService",
+                        input=elloloop_dot_notify_dot_v1_dot_notify__pb2.MarkNotificationsRequest,
+                        output=elloloop_dot_notify_dot_v1_dot_notify__pb2.MarkNotificationsResponse,
+                        idempotency_level=IdempotencyLevel.UNKNOWN,
+                    ),
+                    function=service.mark_notifications,
+                ),
+                "/elloloop.notify.v1.NotificationClientService/DeleteNotifications": EndpointSync.unary(
+                    method=MethodInfo(
+                        name="DeleteNotifications",
+                        service_name="elloloop.notify.v1.NotificationClientService",
+                        input=elloloop_dot_notify_dot_v1_dot_notify__pb2.DeleteNotificationsRequest,
+                        output=elloloop_dot_notify_dot_v1_dot_notify__pb2.DeleteNotificationsResponse,
+                        idempotency_level=IdempotencyLevel.UNKNOWN,
+                    ),
+                    function=service.delete_notifications,
+                ),
+                "/elloloop.notify.v1.NotificationClientService/GetNotification": EndpointSync.unary(
+                    method=MethodInfo(
+                        name="GetNotification",
+                        service_name="elloloop.notify.v1.NotificationClientService",
+                        input=elloloop_dot_notify_dot_v1_dot_notify__pb2.GetNotificationRequest,
+                        output=elloloop_dot_notify_dot_v1_dot_notify__pb2.GetNotificationResponse,
+                        idempotency_level=IdempotencyLevel.UNKNOWN,
+                    ),
+                    function=service.get_notification,
+                ),
+                "/elloloop.notify.v1.NotificationClientService/GetCounts": EndpointSync.unary(
+                    method=MethodInfo(
+                        name="GetCounts",
+                        service_name="elloloop.notify.v1.NotificationClientService",
+                        input=elloloop_dot_notify_dot_v1_dot_notify__pb2.GetCountsRequest,
+                        output=elloloop_dot_notify_dot_v1_dot_notify__pb2.GetCountsResponse,
+                        idempotency_level=IdempotencyLevel.UNKNOWN,
+                    ),
+                    function=service.get_counts,
                 ),
             },
             interceptors=interceptors,
@@ -548,6 +728,86 @@ class NotificationClientServiceClientSync(ConnectClientSync):
                 service_name="elloloop.notify.v1.NotificationClientService",
                 input=elloloop_dot_notify_dot_v1_dot_notify__pb2.RegisterPushTokenRequest,
                 output=elloloop_dot_notify_dot_v1_dot_notify__pb2.RegisterPushTokenResponse,
+                idempotency_level=IdempotencyLevel.UNKNOWN,
+            ),
+            headers=headers,
+            timeout_ms=timeout_ms,
+        )
+
+    def mark_notifications(
+        self,
+        request: elloloop_dot_notify_dot_v1_dot_notify__pb2.MarkNotificationsRequest,
+        *,
+        headers: Headers | Mapping[str, str] | None = None,
+        timeout_ms: int | None = None,
+    ) -> elloloop_dot_notify_dot_v1_dot_notify__pb2.MarkNotificationsResponse:
+        return self.execute_unary(
+            request=request,
+            method=MethodInfo(
+                name="MarkNotifications",
+                service_name="elloloop.notify.v1.NotificationClientService",
+                input=elloloop_dot_notify_dot_v1_dot_notify__pb2.MarkNotificationsRequest,
+                output=elloloop_dot_notify_dot_v1_dot_notify__pb2.MarkNotificationsResponse,
+                idempotency_level=IdempotencyLevel.UNKNOWN,
+            ),
+            headers=headers,
+            timeout_ms=timeout_ms,
+        )
+
+    def delete_notifications(
+        self,
+        request: elloloop_dot_notify_dot_v1_dot_notify__pb2.DeleteNotificationsRequest,
+        *,
+        headers: Headers | Mapping[str, str] | None = None,
+        timeout_ms: int | None = None,
+    ) -> elloloop_dot_notify_dot_v1_dot_notify__pb2.DeleteNotificationsResponse:
+        return self.execute_unary(
+            request=request,
+            method=MethodInfo(
+                name="DeleteNotifications",
+                service_name="elloloop.notify.v1.NotificationClientService",
+                input=elloloop_dot_notify_dot_v1_dot_notify__pb2.DeleteNotificationsRequest,
+                output=elloloop_dot_notify_dot_v1_dot_notify__pb2.DeleteNotificationsResponse,
+                idempotency_level=IdempotencyLevel.UNKNOWN,
+            ),
+            headers=headers,
+            timeout_ms=timeout_ms,
+        )
+
+    def get_notification(
+        self,
+        request: elloloop_dot_notify_dot_v1_dot_notify__pb2.GetNotificationRequest,
+        *,
+        headers: Headers | Mapping[str, str] | None = None,
+        timeout_ms: int | None = None,
+    ) -> elloloop_dot_notify_dot_v1_dot_notify__pb2.GetNotificationResponse:
+        return self.execute_unary(
+            request=request,
+            method=MethodInfo(
+                name="GetNotification",
+                service_name="elloloop.notify.v1.NotificationClientService",
+                input=elloloop_dot_notify_dot_v1_dot_notify__pb2.GetNotificationRequest,
+                output=elloloop_dot_notify_dot_v1_dot_notify__pb2.GetNotificationResponse,
+                idempotency_level=IdempotencyLevel.UNKNOWN,
+            ),
+            headers=headers,
+            timeout_ms=timeout_ms,
+        )
+
+    def get_counts(
+        self,
+        request: elloloop_dot_notify_dot_v1_dot_notify__pb2.GetCountsRequest,
+        *,
+        headers: Headers | Mapping[str, str] | None = None,
+        timeout_ms: int | None = None,
+    ) -> elloloop_dot_notify_dot_v1_dot_notify__pb2.GetCountsResponse:
+        return self.execute_unary(
+            request=request,
+            method=MethodInfo(
+                name="GetCounts",
+                service_name="elloloop.notify.v1.NotificationClientService",
+                input=elloloop_dot_notify_dot_v1_dot_notify__pb2.GetCountsRequest,
+                output=elloloop_dot_notify_dot_v1_dot_notify__pb2.GetCountsResponse,
                 idempotency_level=IdempotencyLevel.UNKNOWN,
             ),
             headers=headers,

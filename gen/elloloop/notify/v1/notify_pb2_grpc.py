@@ -192,6 +192,26 @@ class NotificationClientServiceStub:
                 request_serializer=elloloop_dot_notify_dot_v1_dot_notify__pb2.RegisterPushTokenRequest.SerializeToString,
                 response_deserializer=elloloop_dot_notify_dot_v1_dot_notify__pb2.RegisterPushTokenResponse.FromString,
                 _registered_method=True)
+        self.MarkNotifications = channel.unary_unary(
+                '/elloloop.notify.v1.NotificationClientService/MarkNotifications',
+                request_serializer=elloloop_dot_notify_dot_v1_dot_notify__pb2.MarkNotificationsRequest.SerializeToString,
+                response_deserializer=elloloop_dot_notify_dot_v1_dot_notify__pb2.MarkNotificationsResponse.FromString,
+                _registered_method=True)
+        self.DeleteNotifications = channel.unary_unary(
+                '/elloloop.notify.v1.NotificationClientService/DeleteNotifications',
+                request_serializer=elloloop_dot_notify_dot_v1_dot_notify__pb2.DeleteNotificationsRequest.SerializeToString,
+                response_deserializer=elloloop_dot_notify_dot_v1_dot_notify__pb2.DeleteNotificationsResponse.FromString,
+                _registered_method=True)
+        self.GetNotification = channel.unary_unary(
+                '/elloloop.notify.v1.NotificationClientService/GetNotification',
+                request_serializer=elloloop_dot_notify_dot_v1_dot_notify__pb2.GetNotificationRequest.SerializeToString,
+                response_deserializer=elloloop_dot_notify_dot_v1_dot_notify__pb2.GetNotificationResponse.FromString,
+                _registered_method=True)
+        self.GetCounts = channel.unary_unary(
+                '/elloloop.notify.v1.NotificationClientService/GetCounts',
+                request_serializer=elloloop_dot_notify_dot_v1_dot_notify__pb2.GetCountsRequest.SerializeToString,
+                response_deserializer=elloloop_dot_notify_dot_v1_dot_notify__pb2.GetCountsResponse.FromString,
+                _registered_method=True)
 
 
 class NotificationClientServiceServicer:
@@ -235,6 +255,37 @@ class NotificationClientServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def MarkNotifications(self, request, context):
+        """Changes the state of the caller's rows: by ids (1-500), or all rows a
+        filter selects. Ids that are not the caller's are ignored; `updated`
+        counts only real changes. Every open stream of the user gets the new
+        state (update event) and counts.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteNotifications(self, request, context):
+        """Deletes the caller's rows, by ids or by filter, like MarkNotifications.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetNotification(self, request, context):
+        """One of the caller's rows by store id; NOT_FOUND for anybody else's.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCounts(self, request, context):
+        """The counts of the caller's inbox (or of what a filter selects).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NotificationClientServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -262,6 +313,26 @@ def add_NotificationClientServiceServicer_to_server(servicer, server):
                     servicer.RegisterPushToken,
                     request_deserializer=elloloop_dot_notify_dot_v1_dot_notify__pb2.RegisterPushTokenRequest.FromString,
                     response_serializer=elloloop_dot_notify_dot_v1_dot_notify__pb2.RegisterPushTokenResponse.SerializeToString,
+            ),
+            'MarkNotifications': grpc.unary_unary_rpc_method_handler(
+                    servicer.MarkNotifications,
+                    request_deserializer=elloloop_dot_notify_dot_v1_dot_notify__pb2.MarkNotificationsRequest.FromString,
+                    response_serializer=elloloop_dot_notify_dot_v1_dot_notify__pb2.MarkNotificationsResponse.SerializeToString,
+            ),
+            'DeleteNotifications': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteNotifications,
+                    request_deserializer=elloloop_dot_notify_dot_v1_dot_notify__pb2.DeleteNotificationsRequest.FromString,
+                    response_serializer=elloloop_dot_notify_dot_v1_dot_notify__pb2.DeleteNotificationsResponse.SerializeToString,
+            ),
+            'GetNotification': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetNotification,
+                    request_deserializer=elloloop_dot_notify_dot_v1_dot_notify__pb2.GetNotificationRequest.FromString,
+                    response_serializer=elloloop_dot_notify_dot_v1_dot_notify__pb2.GetNotificationResponse.SerializeToString,
+            ),
+            'GetCounts': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCounts,
+                    request_deserializer=elloloop_dot_notify_dot_v1_dot_notify__pb2.GetCountsRequest.FromString,
+                    response_serializer=elloloop_dot_notify_dot_v1_dot_notify__pb2.GetCountsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -401,6 +472,114 @@ class NotificationClientService:
             '/elloloop.notify.v1.NotificationClientService/RegisterPushToken',
             elloloop_dot_notify_dot_v1_dot_notify__pb2.RegisterPushTokenRequest.SerializeToString,
             elloloop_dot_notify_dot_v1_dot_notify__pb2.RegisterPushTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MarkNotifications(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/elloloop.notify.v1.NotificationClientService/MarkNotifications',
+            elloloop_dot_notify_dot_v1_dot_notify__pb2.MarkNotificationsRequest.SerializeToString,
+            elloloop_dot_notify_dot_v1_dot_notify__pb2.MarkNotificationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteNotifications(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/elloloop.notify.v1.NotificationClientService/DeleteNotifications',
+            elloloop_dot_notify_dot_v1_dot_notify__pb2.DeleteNotificationsRequest.SerializeToString,
+            elloloop_dot_notify_dot_v1_dot_notify__pb2.DeleteNotificationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetNotification(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/elloloop.notify.v1.NotificationClientService/GetNotification',
+            elloloop_dot_notify_dot_v1_dot_notify__pb2.GetNotificationRequest.SerializeToString,
+            elloloop_dot_notify_dot_v1_dot_notify__pb2.GetNotificationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCounts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/elloloop.notify.v1.NotificationClientService/GetCounts',
+            elloloop_dot_notify_dot_v1_dot_notify__pb2.GetCountsRequest.SerializeToString,
+            elloloop_dot_notify_dot_v1_dot_notify__pb2.GetCountsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -11,13 +11,14 @@
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Message } from "@bufbuild/protobuf";
+import { file_google_protobuf_struct } from "@bufbuild/protobuf/wkt";
+import type { JsonObject, Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file elloloop/notify/v1/notify.proto.
  */
 export const file_elloloop_notify_v1_notify: GenFile = /*@__PURE__*/
-  fileDesc("Ch9lbGxvbG9vcC9ub3RpZnkvdjEvbm90aWZ5LnByb3RvEhJlbGxvbG9vcC5ub3RpZnkudjEi6QIKDU5vdGlmeVJlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJEhcKD25vdGlmaWNhdGlvbl9pZBgCIAEoCRIQCgh1c2VyX2lkcxgDIAMoCRI1CghjaGFubmVscxgEIAMoDjIjLmVsbG9sb29wLm5vdGlmeS52MS5EZWxpdmVyeUNoYW5uZWwSEwoLc3ViamVjdF9yZWYYBSABKAkSFAoMc3ViamVjdF90eXBlGAYgASgJEg0KBXRpdGxlGAcgASgJEgwKBGJvZHkYCCABKAkSQwoJYWRkcmVzc2VzGAkgAygLMjAuZWxsb2xvb3Aubm90aWZ5LnYxLk5vdGlmeVJlcXVlc3QuQWRkcmVzc2VzRW50cnkaVgoOQWRkcmVzc2VzRW50cnkSCwoDa2V5GAEgASgJEjMKBXZhbHVlGAIgASgLMiQuZWxsb2xvb3Aubm90aWZ5LnYxLkNoYW5uZWxBZGRyZXNzZXM6AjgBIo0BChBDaGFubmVsQWRkcmVzc2VzEkcKCmJ5X2NoYW5uZWwYASADKAsyMy5lbGxvbG9vcC5ub3RpZnkudjEuQ2hhbm5lbEFkZHJlc3Nlcy5CeUNoYW5uZWxFbnRyeRowCg5CeUNoYW5uZWxFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIoMBChhQdWJsaXNoRGF0YUNoYW5nZVJlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJEhAKCHVzZXJfaWRzGAIgAygJEhcKD2lkZW1wb3RlbmN5X2tleRgDIAEoCRITCgtzdWJqZWN0X3JlZhgEIAEoCRIUCgxzdWJqZWN0X3R5cGUYBSABKAkiLQoZUHVibGlzaERhdGFDaGFuZ2VSZXNwb25zZRIQCghzZXNzaW9ucxgBIAEoBSJECg5Ob3RpZnlSZXNwb25zZRIRCglkZWxpdmVyZWQYASABKAUSDwoHcGVuZGluZxgCIAEoBRIOCgZmYWlsZWQYAyABKAUiYAoTU3RyZWFtRXZlbnRzUmVxdWVzdBIzCgtkZXZpY2VfdHlwZRgBIAEoDjIeLmVsbG9sb29wLm5vdGlmeS52MS5EZXZpY2VUeXBlEhQKDHJlc3VtZV90b2tlbhgCIAEoCSLeAQoLU3RyZWFtRXZlbnQSEgoKc2Vzc2lvbl9pZBgBIAEoCRI9Cgxub3RpZmljYXRpb24YAiABKAsyJS5lbGxvbG9vcC5ub3RpZnkudjEuTm90aWZpY2F0aW9uRXZlbnRIABI6CgtkYXRhX2NoYW5nZRgDIAEoCzIjLmVsbG9sb29wLm5vdGlmeS52MS5EYXRhQ2hhbmdlRXZlbnRIABI3CgloZWFydGJlYXQYBCABKAsyIi5lbGxvbG9vcC5ub3RpZnkudjEuSGVhcnRiZWF0RXZlbnRIAEIHCgVldmVudCK8AgoMTm90aWZpY2F0aW9uEgoKAmlkGAEgASgJEhcKD25vdGlmaWNhdGlvbl9pZBgCIAEoCRITCgtzdWJqZWN0X3JlZhgDIAEoCRIUCgxzdWJqZWN0X3R5cGUYBCABKAkSDQoFdGl0bGUYBSABKAkSDAoEYm9keRgGIAEoCRI0CgdjaGFubmVsGAcgASgOMiMuZWxsb2xvb3Aubm90aWZ5LnYxLkRlbGl2ZXJ5Q2hhbm5lbBIyCgZzdGF0dXMYCCABKA4yIi5lbGxvbG9vcC5ub3RpZnkudjEuRGVsaXZlcnlTdGF0dXMSFQoNY3JlYXRlZF9hdF9tcxgJIAEoAxIXCg9kZWxpdmVyZWRfYXRfbXMYCiABKAMSEQoJYWNrX2F0X21zGAsgASgDEhIKCnJlYWRfYXRfbXMYDCABKAMiYQoRTm90aWZpY2F0aW9uRXZlbnQSNgoMbm90aWZpY2F0aW9uGAEgASgLMiAuZWxsb2xvb3Aubm90aWZ5LnYxLk5vdGlmaWNhdGlvbhIUCgxyZXN1bWVfdG9rZW4YAiABKAkiVQoPRGF0YUNoYW5nZUV2ZW50EhcKD2lkZW1wb3RlbmN5X2tleRgBIAEoCRITCgtzdWJqZWN0X3JlZhgCIAEoCRIUCgxzdWJqZWN0X3R5cGUYAyABKAkiJgoOSGVhcnRiZWF0RXZlbnQSFAoMdGltZXN0YW1wX21zGAEgASgDIk0KF0dldE5vdGlmaWNhdGlvbnNSZXF1ZXN0Eg4KBmN1cnNvchgBIAEoCRINCgVsaW1pdBgCIAEoBRITCgt1bnJlYWRfb25seRgDIAEoCCJ+ChhHZXROb3RpZmljYXRpb25zUmVzcG9uc2USNwoNbm90aWZpY2F0aW9ucxgBIAMoCzIgLmVsbG9sb29wLm5vdGlmeS52MS5Ob3RpZmljYXRpb24SEwoLbmV4dF9jdXJzb3IYAiABKAkSFAoMdW5yZWFkX2NvdW50GAMgASgFIiQKFkFja05vdGlmaWNhdGlvblJlcXVlc3QSCgoCaWQYASABKAkiGQoXQWNrTm90aWZpY2F0aW9uUmVzcG9uc2UiQwoUQWNrRGF0YUNoYW5nZVJlcXVlc3QSFwoPaWRlbXBvdGVuY3lfa2V5GAEgASgJEhIKCnNlc3Npb25faWQYAiABKAkiFwoVQWNrRGF0YUNoYW5nZVJlc3BvbnNlIl4KGFJlZ2lzdGVyUHVzaFRva2VuUmVxdWVzdBIzCgtkZXZpY2VfdHlwZRgBIAEoDjIeLmVsbG9sb29wLm5vdGlmeS52MS5EZXZpY2VUeXBlEg0KBXRva2VuGAIgASgJIhsKGVJlZ2lzdGVyUHVzaFRva2VuUmVzcG9uc2Uq5gEKD0RlbGl2ZXJ5Q2hhbm5lbBIgChxERUxJVkVSWV9DSEFOTkVMX1VOU1BFQ0lGSUVEEAASGwoXREVMSVZFUllfQ0hBTk5FTF9JTl9BUFAQARIaChZERUxJVkVSWV9DSEFOTkVMX0VNQUlMEAISHQoZREVMSVZFUllfQ0hBTk5FTF9XRUJfUFVTSBADEiAKHERFTElWRVJZX0NIQU5ORUxfTU9CSUxFX1BVU0gQBBIYChRERUxJVkVSWV9DSEFOTkVMX1NNUxAFEh0KGURFTElWRVJZX0NIQU5ORUxfV0hBVFNBUFAQBiq+AQoORGVsaXZlcnlTdGF0dXMSHwobREVMSVZFUllfU1RBVFVTX1VOU1BFQ0lGSUVEEAASGwoXREVMSVZFUllfU1RBVFVTX1BFTkRJTkcQARIdChlERUxJVkVSWV9TVEFUVVNfREVMSVZFUkVEEAISGQoVREVMSVZFUllfU1RBVFVTX0FDS0VEEAMSGAoUREVMSVZFUllfU1RBVFVTX1JFQUQQBBIaChZERUxJVkVSWV9TVEFUVVNfRkFJTEVEEAUqcAoKRGV2aWNlVHlwZRIbChdERVZJQ0VfVFlQRV9VTlNQRUNJRklFRBAAEhcKE0RFVklDRV9UWVBFX0JST1dTRVIQARIXChNERVZJQ0VfVFlQRV9BTkRST0lEEAISEwoPREVWSUNFX1RZUEVfSU9TEAMy4AEKG05vdGlmaWNhdGlvbkludGVybmFsU2VydmljZRJPCgZOb3RpZnkSIS5lbGxvbG9vcC5ub3RpZnkudjEuTm90aWZ5UmVxdWVzdBoiLmVsbG9sb29wLm5vdGlmeS52MS5Ob3RpZnlSZXNwb25zZRJwChFQdWJsaXNoRGF0YUNoYW5nZRIsLmVsbG9sb29wLm5vdGlmeS52MS5QdWJsaXNoRGF0YUNoYW5nZVJlcXVlc3QaLS5lbGxvbG9vcC5ub3RpZnkudjEuUHVibGlzaERhdGFDaGFuZ2VSZXNwb25zZTKqBAoZTm90aWZpY2F0aW9uQ2xpZW50U2VydmljZRJaCgxTdHJlYW1FdmVudHMSJy5lbGxvbG9vcC5ub3RpZnkudjEuU3RyZWFtRXZlbnRzUmVxdWVzdBofLmVsbG9sb29wLm5vdGlmeS52MS5TdHJlYW1FdmVudDABEm0KEEdldE5vdGlmaWNhdGlvbnMSKy5lbGxvbG9vcC5ub3RpZnkudjEuR2V0Tm90aWZpY2F0aW9uc1JlcXVlc3QaLC5lbGxvbG9vcC5ub3RpZnkudjEuR2V0Tm90aWZpY2F0aW9uc1Jlc3BvbnNlEmoKD0Fja05vdGlmaWNhdGlvbhIqLmVsbG9sb29wLm5vdGlmeS52MS5BY2tOb3RpZmljYXRpb25SZXF1ZXN0GisuZWxsb2xvb3Aubm90aWZ5LnYxLkFja05vdGlmaWNhdGlvblJlc3BvbnNlEmQKDUFja0RhdGFDaGFuZ2USKC5lbGxvbG9vcC5ub3RpZnkudjEuQWNrRGF0YUNoYW5nZVJlcXVlc3QaKS5lbGxvbG9vcC5ub3RpZnkudjEuQWNrRGF0YUNoYW5nZVJlc3BvbnNlEnAKEVJlZ2lzdGVyUHVzaFRva2VuEiwuZWxsb2xvb3Aubm90aWZ5LnYxLlJlZ2lzdGVyUHVzaFRva2VuUmVxdWVzdBotLmVsbG9sb29wLm5vdGlmeS52MS5SZWdpc3RlclB1c2hUb2tlblJlc3BvbnNlYgZwcm90bzM");
+  fileDesc("Ch9lbGxvbG9vcC9ub3RpZnkvdjEvbm90aWZ5LnByb3RvEhJlbGxvbG9vcC5ub3RpZnkudjEi5AQKDU5vdGlmeVJlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJEhcKD25vdGlmaWNhdGlvbl9pZBgCIAEoCRIQCgh1c2VyX2lkcxgDIAMoCRI1CghjaGFubmVscxgEIAMoDjIjLmVsbG9sb29wLm5vdGlmeS52MS5EZWxpdmVyeUNoYW5uZWwSEwoLc3ViamVjdF9yZWYYBSABKAkSFAoMc3ViamVjdF90eXBlGAYgASgJEg0KBXRpdGxlGAcgASgJEgwKBGJvZHkYCCABKAkSQwoJYWRkcmVzc2VzGAkgAygLMjAuZWxsb2xvb3Aubm90aWZ5LnYxLk5vdGlmeVJlcXVlc3QuQWRkcmVzc2VzRW50cnkSLgoIc2V2ZXJpdHkYCiABKA4yHC5lbGxvbG9vcC5ub3RpZnkudjEuU2V2ZXJpdHkSEAoIY2F0ZWdvcnkYCyABKAkSKwoHYWN0aW9ucxgMIAMoCzIaLmVsbG9sb29wLm5vdGlmeS52MS5BY3Rpb24SJQoEZGF0YRgNIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSDAoEdGFncxgOIAMoCRIRCglpbWFnZV91cmwYDyABKAkSFQoNZXhwaXJlc19hdF9tcxgQIAEoAxIVCg1kZWxpdmVyX2F0X21zGBEgASgDEhQKDGNvbGxhcHNlX2tleRgSIAEoCRpWCg5BZGRyZXNzZXNFbnRyeRILCgNrZXkYASABKAkSMwoFdmFsdWUYAiABKAsyJC5lbGxvbG9vcC5ub3RpZnkudjEuQ2hhbm5lbEFkZHJlc3NlczoCOAEiQQoGQWN0aW9uEgoKAmlkGAEgASgJEg0KBWxhYmVsGAIgASgJEgsKA3VybBgDIAEoCRIPCgdwcmltYXJ5GAQgASgIIo0BChBDaGFubmVsQWRkcmVzc2VzEkcKCmJ5X2NoYW5uZWwYASADKAsyMy5lbGxvbG9vcC5ub3RpZnkudjEuQ2hhbm5lbEFkZHJlc3Nlcy5CeUNoYW5uZWxFbnRyeRowCg5CeUNoYW5uZWxFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIoMBChhQdWJsaXNoRGF0YUNoYW5nZVJlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJEhAKCHVzZXJfaWRzGAIgAygJEhcKD2lkZW1wb3RlbmN5X2tleRgDIAEoCRITCgtzdWJqZWN0X3JlZhgEIAEoCRIUCgxzdWJqZWN0X3R5cGUYBSABKAkiLQoZUHVibGlzaERhdGFDaGFuZ2VSZXNwb25zZRIQCghzZXNzaW9ucxgBIAEoBSJECg5Ob3RpZnlSZXNwb25zZRIRCglkZWxpdmVyZWQYASABKAUSDwoHcGVuZGluZxgCIAEoBRIOCgZmYWlsZWQYAyABKAUiYAoTU3RyZWFtRXZlbnRzUmVxdWVzdBIzCgtkZXZpY2VfdHlwZRgBIAEoDjIeLmVsbG9sb29wLm5vdGlmeS52MS5EZXZpY2VUeXBlEhQKDHJlc3VtZV90b2tlbhgCIAEoCSLQAgoLU3RyZWFtRXZlbnQSEgoKc2Vzc2lvbl9pZBgBIAEoCRI9Cgxub3RpZmljYXRpb24YAiABKAsyJS5lbGxvbG9vcC5ub3RpZnkudjEuTm90aWZpY2F0aW9uRXZlbnRIABI6CgtkYXRhX2NoYW5nZRgDIAEoCzIjLmVsbG9sb29wLm5vdGlmeS52MS5EYXRhQ2hhbmdlRXZlbnRIABI3CgloZWFydGJlYXQYBCABKAsyIi5lbGxvbG9vcC5ub3RpZnkudjEuSGVhcnRiZWF0RXZlbnRIABIxCgZjb3VudHMYBSABKAsyHy5lbGxvbG9vcC5ub3RpZnkudjEuQ291bnRzRXZlbnRIABI9CgZ1cGRhdGUYBiABKAsyKy5lbGxvbG9vcC5ub3RpZnkudjEuTm90aWZpY2F0aW9uVXBkYXRlRXZlbnRIAEIHCgVldmVudCI5CgtDb3VudHNFdmVudBIqCgZjb3VudHMYASABKAsyGi5lbGxvbG9vcC5ub3RpZnkudjEuQ291bnRzImcKF05vdGlmaWNhdGlvblVwZGF0ZUV2ZW50EjcKDW5vdGlmaWNhdGlvbnMYASADKAsyIC5lbGxvbG9vcC5ub3RpZnkudjEuTm90aWZpY2F0aW9uEhMKC2RlbGV0ZWRfaWRzGAIgAygJIjcKBkNvdW50cxIOCgZ1bnJlYWQYASABKAUSDgoGdW5zZWVuGAIgASgFEg0KBXRvdGFsGAMgASgFIpECChJOb3RpZmljYXRpb25GaWx0ZXISEgoKY2F0ZWdvcmllcxgBIAMoCRIMCgR0YWdzGAIgAygJEjAKCnNldmVyaXRpZXMYAyADKA4yHC5lbGxvbG9vcC5ub3RpZnkudjEuU2V2ZXJpdHkSMgoIYXJjaGl2ZWQYBCABKA4yIC5lbGxvbG9vcC5ub3RpZnkudjEuQXJjaGl2ZVNjb3BlEisKBHJlYWQYBSABKA4yHS5lbGxvbG9vcC5ub3RpZnkudjEuUmVhZFNjb3BlEjUKCGNoYW5uZWxzGAYgAygOMiMuZWxsb2xvb3Aubm90aWZ5LnYxLkRlbGl2ZXJ5Q2hhbm5lbBIPCgdzbm9vemVkGAcgASgIIsEFCgxOb3RpZmljYXRpb24SCgoCaWQYASABKAkSFwoPbm90aWZpY2F0aW9uX2lkGAIgASgJEhMKC3N1YmplY3RfcmVmGAMgASgJEhQKDHN1YmplY3RfdHlwZRgEIAEoCRINCgV0aXRsZRgFIAEoCRIMCgRib2R5GAYgASgJEjQKB2NoYW5uZWwYByABKA4yIy5lbGxvbG9vcC5ub3RpZnkudjEuRGVsaXZlcnlDaGFubmVsEjIKBnN0YXR1cxgIIAEoDjIiLmVsbG9sb29wLm5vdGlmeS52MS5EZWxpdmVyeVN0YXR1cxIVCg1jcmVhdGVkX2F0X21zGAkgASgDEhcKD2RlbGl2ZXJlZF9hdF9tcxgKIAEoAxIRCglhY2tfYXRfbXMYCyABKAMSEgoKcmVhZF9hdF9tcxgMIAEoAxIuCghzZXZlcml0eRgNIAEoDjIcLmVsbG9sb29wLm5vdGlmeS52MS5TZXZlcml0eRIQCghjYXRlZ29yeRgOIAEoCRIrCgdhY3Rpb25zGA8gAygLMhouZWxsb2xvb3Aubm90aWZ5LnYxLkFjdGlvbhIlCgRkYXRhGBAgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIMCgR0YWdzGBEgAygJEhEKCWltYWdlX3VybBgSIAEoCRIVCg1leHBpcmVzX2F0X21zGBMgASgDEhUKDWRlbGl2ZXJfYXRfbXMYFCABKAMSEgoKc2Vlbl9hdF9tcxgVIAEoAxIWCg5hcmNoaXZlZF9hdF9tcxgWIAEoAxIYChBzbm9vemVkX3VudGlsX21zGBcgASgDEhQKDGNvbGxhcHNlX2tleRgYIAEoCRIXCg9jb2xsYXBzZWRfY291bnQYGSABKAUSFgoOYWN0aW9uZWRfYXRfbXMYGiABKAMSEQoJYWN0aW9uX2lkGBsgASgJImEKEU5vdGlmaWNhdGlvbkV2ZW50EjYKDG5vdGlmaWNhdGlvbhgBIAEoCzIgLmVsbG9sb29wLm5vdGlmeS52MS5Ob3RpZmljYXRpb24SFAoMcmVzdW1lX3Rva2VuGAIgASgJIlUKD0RhdGFDaGFuZ2VFdmVudBIXCg9pZGVtcG90ZW5jeV9rZXkYASABKAkSEwoLc3ViamVjdF9yZWYYAiABKAkSFAoMc3ViamVjdF90eXBlGAMgASgJIiYKDkhlYXJ0YmVhdEV2ZW50EhQKDHRpbWVzdGFtcF9tcxgBIAEoAyKFAQoXR2V0Tm90aWZpY2F0aW9uc1JlcXVlc3QSDgoGY3Vyc29yGAEgASgJEg0KBWxpbWl0GAIgASgFEhMKC3VucmVhZF9vbmx5GAMgASgIEjYKBmZpbHRlchgEIAEoCzImLmVsbG9sb29wLm5vdGlmeS52MS5Ob3RpZmljYXRpb25GaWx0ZXIiqgEKGEdldE5vdGlmaWNhdGlvbnNSZXNwb25zZRI3Cg1ub3RpZmljYXRpb25zGAEgAygLMiAuZWxsb2xvb3Aubm90aWZ5LnYxLk5vdGlmaWNhdGlvbhITCgtuZXh0X2N1cnNvchgCIAEoCRIUCgx1bnJlYWRfY291bnQYAyABKAUSKgoGY291bnRzGAQgASgLMhouZWxsb2xvb3Aubm90aWZ5LnYxLkNvdW50cyIkChZBY2tOb3RpZmljYXRpb25SZXF1ZXN0EgoKAmlkGAEgASgJIhkKF0Fja05vdGlmaWNhdGlvblJlc3BvbnNlIkMKFEFja0RhdGFDaGFuZ2VSZXF1ZXN0EhcKD2lkZW1wb3RlbmN5X2tleRgBIAEoCRISCgpzZXNzaW9uX2lkGAIgASgJIhcKFUFja0RhdGFDaGFuZ2VSZXNwb25zZSJeChhSZWdpc3RlclB1c2hUb2tlblJlcXVlc3QSMwoLZGV2aWNlX3R5cGUYASABKA4yHi5lbGxvbG9vcC5ub3RpZnkudjEuRGV2aWNlVHlwZRINCgV0b2tlbhgCIAEoCSIbChlSZWdpc3RlclB1c2hUb2tlblJlc3BvbnNlIsABChhNYXJrTm90aWZpY2F0aW9uc1JlcXVlc3QSCwoDaWRzGAEgAygJEgsKA2FsbBgCIAEoCBI2CgZmaWx0ZXIYAyABKAsyJi5lbGxvbG9vcC5ub3RpZnkudjEuTm90aWZpY2F0aW9uRmlsdGVyEiYKBG1hcmsYBCABKA4yGC5lbGxvbG9vcC5ub3RpZnkudjEuTWFyaxIXCg9zbm9vemVfdW50aWxfbXMYBSABKAMSEQoJYWN0aW9uX2lkGAYgASgJIlgKGU1hcmtOb3RpZmljYXRpb25zUmVzcG9uc2USDwoHdXBkYXRlZBgBIAEoBRIqCgZjb3VudHMYAiABKAsyGi5lbGxvbG9vcC5ub3RpZnkudjEuQ291bnRzIm4KGkRlbGV0ZU5vdGlmaWNhdGlvbnNSZXF1ZXN0EgsKA2lkcxgBIAMoCRILCgNhbGwYAiABKAgSNgoGZmlsdGVyGAMgASgLMiYuZWxsb2xvb3Aubm90aWZ5LnYxLk5vdGlmaWNhdGlvbkZpbHRlciJaChtEZWxldGVOb3RpZmljYXRpb25zUmVzcG9uc2USDwoHZGVsZXRlZBgBIAEoBRIqCgZjb3VudHMYAiABKAsyGi5lbGxvbG9vcC5ub3RpZnkudjEuQ291bnRzIiQKFkdldE5vdGlmaWNhdGlvblJlcXVlc3QSCgoCaWQYASABKAkiUQoXR2V0Tm90aWZpY2F0aW9uUmVzcG9uc2USNgoMbm90aWZpY2F0aW9uGAEgASgLMiAuZWxsb2xvb3Aubm90aWZ5LnYxLk5vdGlmaWNhdGlvbiJKChBHZXRDb3VudHNSZXF1ZXN0EjYKBmZpbHRlchgBIAEoCzImLmVsbG9sb29wLm5vdGlmeS52MS5Ob3RpZmljYXRpb25GaWx0ZXIiPwoRR2V0Q291bnRzUmVzcG9uc2USKgoGY291bnRzGAEgASgLMhouZWxsb2xvb3Aubm90aWZ5LnYxLkNvdW50cyrmAQoPRGVsaXZlcnlDaGFubmVsEiAKHERFTElWRVJZX0NIQU5ORUxfVU5TUEVDSUZJRUQQABIbChdERUxJVkVSWV9DSEFOTkVMX0lOX0FQUBABEhoKFkRFTElWRVJZX0NIQU5ORUxfRU1BSUwQAhIdChlERUxJVkVSWV9DSEFOTkVMX1dFQl9QVVNIEAMSIAocREVMSVZFUllfQ0hBTk5FTF9NT0JJTEVfUFVTSBAEEhgKFERFTElWRVJZX0NIQU5ORUxfU01TEAUSHQoZREVMSVZFUllfQ0hBTk5FTF9XSEFUU0FQUBAGKr4BCg5EZWxpdmVyeVN0YXR1cxIfChtERUxJVkVSWV9TVEFUVVNfVU5TUEVDSUZJRUQQABIbChdERUxJVkVSWV9TVEFUVVNfUEVORElORxABEh0KGURFTElWRVJZX1NUQVRVU19ERUxJVkVSRUQQAhIZChVERUxJVkVSWV9TVEFUVVNfQUNLRUQQAxIYChRERUxJVkVSWV9TVEFUVVNfUkVBRBAEEhoKFkRFTElWRVJZX1NUQVRVU19GQUlMRUQQBSp3CghTZXZlcml0eRIYChRTRVZFUklUWV9VTlNQRUNJRklFRBAAEhEKDVNFVkVSSVRZX0lORk8QARIUChBTRVZFUklUWV9TVUNDRVNTEAISFAoQU0VWRVJJVFlfV0FSTklORxADEhIKDlNFVkVSSVRZX0VSUk9SEAQqYAoMQXJjaGl2ZVNjb3BlEh0KGUFSQ0hJVkVfU0NPUEVfVU5TUEVDSUZJRUQQABIaChZBUkNISVZFX1NDT1BFX0FSQ0hJVkVEEAESFQoRQVJDSElWRV9TQ09QRV9BTEwQAipTCglSZWFkU2NvcGUSGgoWUkVBRF9TQ09QRV9VTlNQRUNJRklFRBAAEhUKEVJFQURfU0NPUEVfVU5SRUFEEAESEwoPUkVBRF9TQ09QRV9SRUFEEAIqrAEKBE1hcmsSFAoQTUFSS19VTlNQRUNJRklFRBAAEg0KCU1BUktfUkVBRBABEg8KC01BUktfVU5SRUFEEAISDQoJTUFSS19TRUVOEAMSEQoNTUFSS19BUkNISVZFRBAEEhMKD01BUktfVU5BUkNISVZFRBAFEhAKDE1BUktfU05PT1pFRBAGEhIKDk1BUktfVU5TTk9PWkVEEAcSEQoNTUFSS19BQ1RJT05FRBAIKnAKCkRldmljZVR5cGUSGwoXREVWSUNFX1RZUEVfVU5TUEVDSUZJRUQQABIXChNERVZJQ0VfVFlQRV9CUk9XU0VSEAESFwoTREVWSUNFX1RZUEVfQU5EUk9JRBACEhMKD0RFVklDRV9UWVBFX0lPUxADMuABChtOb3RpZmljYXRpb25JbnRlcm5hbFNlcnZpY2USTwoGTm90aWZ5EiEuZWxsb2xvb3Aubm90aWZ5LnYxLk5vdGlmeVJlcXVlc3QaIi5lbGxvbG9vcC5ub3RpZnkudjEuTm90aWZ5UmVzcG9uc2UScAoRUHVibGlzaERhdGFDaGFuZ2USLC5lbGxvbG9vcC5ub3RpZnkudjEuUHVibGlzaERhdGFDaGFuZ2VSZXF1ZXN0Gi0uZWxsb2xvb3Aubm90aWZ5LnYxLlB1Ymxpc2hEYXRhQ2hhbmdlUmVzcG9uc2Uy2gcKGU5vdGlmaWNhdGlvbkNsaWVudFNlcnZpY2USWgoMU3RyZWFtRXZlbnRzEicuZWxsb2xvb3Aubm90aWZ5LnYxLlN0cmVhbUV2ZW50c1JlcXVlc3QaHy5lbGxvbG9vcC5ub3RpZnkudjEuU3RyZWFtRXZlbnQwARJtChBHZXROb3RpZmljYXRpb25zEisuZWxsb2xvb3Aubm90aWZ5LnYxLkdldE5vdGlmaWNhdGlvbnNSZXF1ZXN0GiwuZWxsb2xvb3Aubm90aWZ5LnYxLkdldE5vdGlmaWNhdGlvbnNSZXNwb25zZRJqCg9BY2tOb3RpZmljYXRpb24SKi5lbGxvbG9vcC5ub3RpZnkudjEuQWNrTm90aWZpY2F0aW9uUmVxdWVzdBorLmVsbG9sb29wLm5vdGlmeS52MS5BY2tOb3RpZmljYXRpb25SZXNwb25zZRJkCg1BY2tEYXRhQ2hhbmdlEiguZWxsb2xvb3Aubm90aWZ5LnYxLkFja0RhdGFDaGFuZ2VSZXF1ZXN0GikuZWxsb2xvb3Aubm90aWZ5LnYxLkFja0RhdGFDaGFuZ2VSZXNwb25zZRJwChFSZWdpc3RlclB1c2hUb2tlbhIsLmVsbG9sb29wLm5vdGlmeS52MS5SZWdpc3RlclB1c2hUb2tlblJlcXVlc3QaLS5lbGxvbG9vcC5ub3RpZnkudjEuUmVnaXN0ZXJQdXNoVG9rZW5SZXNwb25zZRJwChFNYXJrTm90aWZpY2F0aW9ucxIsLmVsbG9sb29wLm5vdGlmeS52MS5NYXJrTm90aWZpY2F0aW9uc1JlcXVlc3QaLS5lbGxvbG9vcC5ub3RpZnkudjEuTWFya05vdGlmaWNhdGlvbnNSZXNwb25zZRJ2ChNEZWxldGVOb3RpZmljYXRpb25zEi4uZWxsb2xvb3Aubm90aWZ5LnYxLkRlbGV0ZU5vdGlmaWNhdGlvbnNSZXF1ZXN0Gi8uZWxsb2xvb3Aubm90aWZ5LnYxLkRlbGV0ZU5vdGlmaWNhdGlvbnNSZXNwb25zZRJqCg9HZXROb3RpZmljYXRpb24SKi5lbGxvbG9vcC5ub3RpZnkudjEuR2V0Tm90aWZpY2F0aW9uUmVxdWVzdBorLmVsbG9sb29wLm5vdGlmeS52MS5HZXROb3RpZmljYXRpb25SZXNwb25zZRJYCglHZXRDb3VudHMSJC5lbGxvbG9vcC5ub3RpZnkudjEuR2V0Q291bnRzUmVxdWVzdBolLmVsbG9sb29wLm5vdGlmeS52MS5HZXRDb3VudHNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_struct]);
 
 /**
  * @generated from message elloloop.notify.v1.NotifyRequest
@@ -73,6 +74,67 @@ export type NotifyRequest = Message<"elloloop.notify.v1.NotifyRequest"> & {
    * @generated from field: map<string, elloloop.notify.v1.ChannelAddresses> addresses = 9;
    */
   addresses: { [key: string]: ChannelAddresses };
+
+  /**
+   * @generated from field: elloloop.notify.v1.Severity severity = 10;
+   */
+  severity: Severity;
+
+  /**
+   * At most 64 characters of [a-z0-9._:-]; preferences and filters use it.
+   *
+   * @generated from field: string category = 11;
+   */
+  category: string;
+
+  /**
+   * At most 5; each label 1-100 characters, url https:, http: or a relative path.
+   *
+   * @generated from field: repeated elloloop.notify.v1.Action actions = 12;
+   */
+  actions: Action[];
+
+  /**
+   * Anything the UI needs to render the row; at most 16 KiB encoded.
+   *
+   * @generated from field: google.protobuf.Struct data = 13;
+   */
+  data?: JsonObject | undefined;
+
+  /**
+   * At most 20, each at most 64 characters.
+   *
+   * @generated from field: repeated string tags = 14;
+   */
+  tags: string[];
+
+  /**
+   * https: or http: only.
+   *
+   * @generated from field: string image_url = 15;
+   */
+  imageUrl: string;
+
+  /**
+   * Epoch ms; if set, in the future. The row disappears everywhere once it passes.
+   *
+   * @generated from field: int64 expires_at_ms = 16;
+   */
+  expiresAtMs: bigint;
+
+  /**
+   * Epoch ms, at most 366 days ahead: the row stays invisible until then.
+   *
+   * @generated from field: int64 deliver_at_ms = 17;
+   */
+  deliverAtMs: bigint;
+
+  /**
+   * A new row replaces the user's unread, unarchived in-app row with the same key.
+   *
+   * @generated from field: string collapse_key = 18;
+   */
+  collapseKey: string;
 };
 
 /**
@@ -81,6 +143,40 @@ export type NotifyRequest = Message<"elloloop.notify.v1.NotifyRequest"> & {
  */
 export const NotifyRequestSchema: GenMessage<NotifyRequest> = /*@__PURE__*/
   messageDesc(file_elloloop_notify_v1_notify, 0);
+
+/**
+ * A button the inbox shows on a notification.
+ *
+ * @generated from message elloloop.notify.v1.Action
+ */
+export type Action = Message<"elloloop.notify.v1.Action"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: string label = 2;
+   */
+  label: string;
+
+  /**
+   * @generated from field: string url = 3;
+   */
+  url: string;
+
+  /**
+   * @generated from field: bool primary = 4;
+   */
+  primary: boolean;
+};
+
+/**
+ * Describes the message elloloop.notify.v1.Action.
+ * Use `create(ActionSchema)` to create a new message.
+ */
+export const ActionSchema: GenMessage<Action> = /*@__PURE__*/
+  messageDesc(file_elloloop_notify_v1_notify, 1);
 
 /**
  * @generated from message elloloop.notify.v1.ChannelAddresses
@@ -99,7 +195,7 @@ export type ChannelAddresses = Message<"elloloop.notify.v1.ChannelAddresses"> & 
  * Use `create(ChannelAddressesSchema)` to create a new message.
  */
 export const ChannelAddressesSchema: GenMessage<ChannelAddresses> = /*@__PURE__*/
-  messageDesc(file_elloloop_notify_v1_notify, 1);
+  messageDesc(file_elloloop_notify_v1_notify, 2);
 
 /**
  * @generated from message elloloop.notify.v1.PublishDataChangeRequest
@@ -138,7 +234,7 @@ export type PublishDataChangeRequest = Message<"elloloop.notify.v1.PublishDataCh
  * Use `create(PublishDataChangeRequestSchema)` to create a new message.
  */
 export const PublishDataChangeRequestSchema: GenMessage<PublishDataChangeRequest> = /*@__PURE__*/
-  messageDesc(file_elloloop_notify_v1_notify, 2);
+  messageDesc(file_elloloop_notify_v1_notify, 3);
 
 /**
  * @generated from message elloloop.notify.v1.PublishDataChangeResponse
@@ -157,7 +253,7 @@ export type PublishDataChangeResponse = Message<"elloloop.notify.v1.PublishDataC
  * Use `create(PublishDataChangeResponseSchema)` to create a new message.
  */
 export const PublishDataChangeResponseSchema: GenMessage<PublishDataChangeResponse> = /*@__PURE__*/
-  messageDesc(file_elloloop_notify_v1_notify, 3);
+  messageDesc(file_elloloop_notify_v1_notify, 4);
 
 /**
  * Counts of the rows the call covers, by resulting status.
@@ -186,7 +282,7 @@ export type NotifyResponse = Message<"elloloop.notify.v1.NotifyResponse"> & {
  * Use `create(NotifyResponseSchema)` to create a new message.
  */
 export const NotifyResponseSchema: GenMessage<NotifyResponse> = /*@__PURE__*/
-  messageDesc(file_elloloop_notify_v1_notify, 4);
+  messageDesc(file_elloloop_notify_v1_notify, 5);
 
 /**
  * @generated from message elloloop.notify.v1.StreamEventsRequest
@@ -214,7 +310,7 @@ export type StreamEventsRequest = Message<"elloloop.notify.v1.StreamEventsReques
  * Use `create(StreamEventsRequestSchema)` to create a new message.
  */
 export const StreamEventsRequestSchema: GenMessage<StreamEventsRequest> = /*@__PURE__*/
-  messageDesc(file_elloloop_notify_v1_notify, 5);
+  messageDesc(file_elloloop_notify_v1_notify, 6);
 
 /**
  * @generated from message elloloop.notify.v1.StreamEvent
@@ -248,6 +344,22 @@ export type StreamEvent = Message<"elloloop.notify.v1.StreamEvent"> & {
      */
     value: HeartbeatEvent;
     case: "heartbeat";
+  } | {
+    /**
+     * The user's inbox counts: right after the handshake, and whenever they change.
+     *
+     * @generated from field: elloloop.notify.v1.CountsEvent counts = 5;
+     */
+    value: CountsEvent;
+    case: "counts";
+  } | {
+    /**
+     * The new state of rows that changed (marked, collapsed, woken), or their deletion.
+     *
+     * @generated from field: elloloop.notify.v1.NotificationUpdateEvent update = 6;
+     */
+    value: NotificationUpdateEvent;
+    case: "update";
   } | { case: undefined; value?: undefined };
 };
 
@@ -256,7 +368,129 @@ export type StreamEvent = Message<"elloloop.notify.v1.StreamEvent"> & {
  * Use `create(StreamEventSchema)` to create a new message.
  */
 export const StreamEventSchema: GenMessage<StreamEvent> = /*@__PURE__*/
-  messageDesc(file_elloloop_notify_v1_notify, 6);
+  messageDesc(file_elloloop_notify_v1_notify, 7);
+
+/**
+ * @generated from message elloloop.notify.v1.CountsEvent
+ */
+export type CountsEvent = Message<"elloloop.notify.v1.CountsEvent"> & {
+  /**
+   * @generated from field: elloloop.notify.v1.Counts counts = 1;
+   */
+  counts?: Counts | undefined;
+};
+
+/**
+ * Describes the message elloloop.notify.v1.CountsEvent.
+ * Use `create(CountsEventSchema)` to create a new message.
+ */
+export const CountsEventSchema: GenMessage<CountsEvent> = /*@__PURE__*/
+  messageDesc(file_elloloop_notify_v1_notify, 8);
+
+/**
+ * @generated from message elloloop.notify.v1.NotificationUpdateEvent
+ */
+export type NotificationUpdateEvent = Message<"elloloop.notify.v1.NotificationUpdateEvent"> & {
+  /**
+   * @generated from field: repeated elloloop.notify.v1.Notification notifications = 1;
+   */
+  notifications: Notification[];
+
+  /**
+   * @generated from field: repeated string deleted_ids = 2;
+   */
+  deletedIds: string[];
+};
+
+/**
+ * Describes the message elloloop.notify.v1.NotificationUpdateEvent.
+ * Use `create(NotificationUpdateEventSchema)` to create a new message.
+ */
+export const NotificationUpdateEventSchema: GenMessage<NotificationUpdateEvent> = /*@__PURE__*/
+  messageDesc(file_elloloop_notify_v1_notify, 9);
+
+/**
+ * Over the inbox as the user sees it: in-app rows, not archived, not expired,
+ * not snoozed, already due.
+ *
+ * @generated from message elloloop.notify.v1.Counts
+ */
+export type Counts = Message<"elloloop.notify.v1.Counts"> & {
+  /**
+   * @generated from field: int32 unread = 1;
+   */
+  unread: number;
+
+  /**
+   * @generated from field: int32 unseen = 2;
+   */
+  unseen: number;
+
+  /**
+   * @generated from field: int32 total = 3;
+   */
+  total: number;
+};
+
+/**
+ * Describes the message elloloop.notify.v1.Counts.
+ * Use `create(CountsSchema)` to create a new message.
+ */
+export const CountsSchema: GenMessage<Counts> = /*@__PURE__*/
+  messageDesc(file_elloloop_notify_v1_notify, 10);
+
+/**
+ * Which rows a call covers. Every list is "any of"; empty means no constraint.
+ *
+ * @generated from message elloloop.notify.v1.NotificationFilter
+ */
+export type NotificationFilter = Message<"elloloop.notify.v1.NotificationFilter"> & {
+  /**
+   * @generated from field: repeated string categories = 1;
+   */
+  categories: string[];
+
+  /**
+   * @generated from field: repeated string tags = 2;
+   */
+  tags: string[];
+
+  /**
+   * @generated from field: repeated elloloop.notify.v1.Severity severities = 3;
+   */
+  severities: Severity[];
+
+  /**
+   * @generated from field: elloloop.notify.v1.ArchiveScope archived = 4;
+   */
+  archived: ArchiveScope;
+
+  /**
+   * @generated from field: elloloop.notify.v1.ReadScope read = 5;
+   */
+  read: ReadScope;
+
+  /**
+   * Empty: in-app only (the inbox).
+   *
+   * @generated from field: repeated elloloop.notify.v1.DeliveryChannel channels = 6;
+   */
+  channels: DeliveryChannel[];
+
+  /**
+   * True: the snoozed rows instead of the visible ones.
+   *
+   * @generated from field: bool snoozed = 7;
+   */
+  snoozed: boolean;
+};
+
+/**
+ * Describes the message elloloop.notify.v1.NotificationFilter.
+ * Use `create(NotificationFilterSchema)` to create a new message.
+ */
+export const NotificationFilterSchema: GenMessage<NotificationFilter> = /*@__PURE__*/
+  messageDesc(file_elloloop_notify_v1_notify, 11);
 
 /**
  * @generated from message elloloop.notify.v1.Notification
@@ -327,6 +561,83 @@ export type Notification = Message<"elloloop.notify.v1.Notification"> & {
    * @generated from field: int64 read_at_ms = 12;
    */
   readAtMs: bigint;
+
+  /**
+   * @generated from field: elloloop.notify.v1.Severity severity = 13;
+   */
+  severity: Severity;
+
+  /**
+   * @generated from field: string category = 14;
+   */
+  category: string;
+
+  /**
+   * @generated from field: repeated elloloop.notify.v1.Action actions = 15;
+   */
+  actions: Action[];
+
+  /**
+   * @generated from field: google.protobuf.Struct data = 16;
+   */
+  data?: JsonObject | undefined;
+
+  /**
+   * @generated from field: repeated string tags = 17;
+   */
+  tags: string[];
+
+  /**
+   * @generated from field: string image_url = 18;
+   */
+  imageUrl: string;
+
+  /**
+   * @generated from field: int64 expires_at_ms = 19;
+   */
+  expiresAtMs: bigint;
+
+  /**
+   * @generated from field: int64 deliver_at_ms = 20;
+   */
+  deliverAtMs: bigint;
+
+  /**
+   * @generated from field: int64 seen_at_ms = 21;
+   */
+  seenAtMs: bigint;
+
+  /**
+   * @generated from field: int64 archived_at_ms = 22;
+   */
+  archivedAtMs: bigint;
+
+  /**
+   * @generated from field: int64 snoozed_until_ms = 23;
+   */
+  snoozedUntilMs: bigint;
+
+  /**
+   * @generated from field: string collapse_key = 24;
+   */
+  collapseKey: string;
+
+  /**
+   * How many notifications this row replaced (collapse), plus one; 0 when none.
+   *
+   * @generated from field: int32 collapsed_count = 25;
+   */
+  collapsedCount: number;
+
+  /**
+   * @generated from field: int64 actioned_at_ms = 26;
+   */
+  actionedAtMs: bigint;
+
+  /**
+   * @generated from field: string action_id = 27;
+   */
+  actionId: string;
 };
 
 /**
@@ -334,7 +645,7 @@ export type Notification = Message<"elloloop.notify.v1.Notification"> & {
  * Use `create(NotificationSchema)` to create a new message.
  */
 export const NotificationSchema: GenMessage<Notification> = /*@__PURE__*/
-  messageDesc(file_elloloop_notify_v1_notify, 7);
+  messageDesc(file_elloloop_notify_v1_notify, 12);
 
 /**
  * @generated from message elloloop.notify.v1.NotificationEvent
@@ -359,7 +670,7 @@ export type NotificationEvent = Message<"elloloop.notify.v1.NotificationEvent"> 
  * Use `create(NotificationEventSchema)` to create a new message.
  */
 export const NotificationEventSchema: GenMessage<NotificationEvent> = /*@__PURE__*/
-  messageDesc(file_elloloop_notify_v1_notify, 8);
+  messageDesc(file_elloloop_notify_v1_notify, 13);
 
 /**
  * A hint that something the client shows has changed and should be refetched.
@@ -388,7 +699,7 @@ export type DataChangeEvent = Message<"elloloop.notify.v1.DataChangeEvent"> & {
  * Use `create(DataChangeEventSchema)` to create a new message.
  */
 export const DataChangeEventSchema: GenMessage<DataChangeEvent> = /*@__PURE__*/
-  messageDesc(file_elloloop_notify_v1_notify, 9);
+  messageDesc(file_elloloop_notify_v1_notify, 14);
 
 /**
  * @generated from message elloloop.notify.v1.HeartbeatEvent
@@ -407,7 +718,7 @@ export type HeartbeatEvent = Message<"elloloop.notify.v1.HeartbeatEvent"> & {
  * Use `create(HeartbeatEventSchema)` to create a new message.
  */
 export const HeartbeatEventSchema: GenMessage<HeartbeatEvent> = /*@__PURE__*/
-  messageDesc(file_elloloop_notify_v1_notify, 10);
+  messageDesc(file_elloloop_notify_v1_notify, 15);
 
 /**
  * @generated from message elloloop.notify.v1.GetNotificationsRequest
@@ -431,6 +742,11 @@ export type GetNotificationsRequest = Message<"elloloop.notify.v1.GetNotificatio
    * @generated from field: bool unread_only = 3;
    */
   unreadOnly: boolean;
+
+  /**
+   * @generated from field: elloloop.notify.v1.NotificationFilter filter = 4;
+   */
+  filter?: NotificationFilter | undefined;
 };
 
 /**
@@ -438,7 +754,7 @@ export type GetNotificationsRequest = Message<"elloloop.notify.v1.GetNotificatio
  * Use `create(GetNotificationsRequestSchema)` to create a new message.
  */
 export const GetNotificationsRequestSchema: GenMessage<GetNotificationsRequest> = /*@__PURE__*/
-  messageDesc(file_elloloop_notify_v1_notify, 11);
+  messageDesc(file_elloloop_notify_v1_notify, 16);
 
 /**
  * @generated from message elloloop.notify.v1.GetNotificationsResponse
@@ -457,11 +773,16 @@ export type GetNotificationsResponse = Message<"elloloop.notify.v1.GetNotificati
   nextCursor: string;
 
   /**
-   * All of the caller's rows with status below READ, whatever the page.
+   * The inbox's unread rows, whatever the page: always counts.unread.
    *
    * @generated from field: int32 unread_count = 3;
    */
   unreadCount: number;
+
+  /**
+   * @generated from field: elloloop.notify.v1.Counts counts = 4;
+   */
+  counts?: Counts | undefined;
 };
 
 /**
@@ -469,7 +790,7 @@ export type GetNotificationsResponse = Message<"elloloop.notify.v1.GetNotificati
  * Use `create(GetNotificationsResponseSchema)` to create a new message.
  */
 export const GetNotificationsResponseSchema: GenMessage<GetNotificationsResponse> = /*@__PURE__*/
-  messageDesc(file_elloloop_notify_v1_notify, 12);
+  messageDesc(file_elloloop_notify_v1_notify, 17);
 
 /**
  * @generated from message elloloop.notify.v1.AckNotificationRequest
@@ -488,7 +809,7 @@ export type AckNotificationRequest = Message<"elloloop.notify.v1.AckNotification
  * Use `create(AckNotificationRequestSchema)` to create a new message.
  */
 export const AckNotificationRequestSchema: GenMessage<AckNotificationRequest> = /*@__PURE__*/
-  messageDesc(file_elloloop_notify_v1_notify, 13);
+  messageDesc(file_elloloop_notify_v1_notify, 18);
 
 /**
  * @generated from message elloloop.notify.v1.AckNotificationResponse
@@ -501,7 +822,7 @@ export type AckNotificationResponse = Message<"elloloop.notify.v1.AckNotificatio
  * Use `create(AckNotificationResponseSchema)` to create a new message.
  */
 export const AckNotificationResponseSchema: GenMessage<AckNotificationResponse> = /*@__PURE__*/
-  messageDesc(file_elloloop_notify_v1_notify, 14);
+  messageDesc(file_elloloop_notify_v1_notify, 19);
 
 /**
  * @generated from message elloloop.notify.v1.AckDataChangeRequest
@@ -523,7 +844,7 @@ export type AckDataChangeRequest = Message<"elloloop.notify.v1.AckDataChangeRequ
  * Use `create(AckDataChangeRequestSchema)` to create a new message.
  */
 export const AckDataChangeRequestSchema: GenMessage<AckDataChangeRequest> = /*@__PURE__*/
-  messageDesc(file_elloloop_notify_v1_notify, 15);
+  messageDesc(file_elloloop_notify_v1_notify, 20);
 
 /**
  * @generated from message elloloop.notify.v1.AckDataChangeResponse
@@ -536,7 +857,7 @@ export type AckDataChangeResponse = Message<"elloloop.notify.v1.AckDataChangeRes
  * Use `create(AckDataChangeResponseSchema)` to create a new message.
  */
 export const AckDataChangeResponseSchema: GenMessage<AckDataChangeResponse> = /*@__PURE__*/
-  messageDesc(file_elloloop_notify_v1_notify, 16);
+  messageDesc(file_elloloop_notify_v1_notify, 21);
 
 /**
  * @generated from message elloloop.notify.v1.RegisterPushTokenRequest
@@ -558,7 +879,7 @@ export type RegisterPushTokenRequest = Message<"elloloop.notify.v1.RegisterPushT
  * Use `create(RegisterPushTokenRequestSchema)` to create a new message.
  */
 export const RegisterPushTokenRequestSchema: GenMessage<RegisterPushTokenRequest> = /*@__PURE__*/
-  messageDesc(file_elloloop_notify_v1_notify, 17);
+  messageDesc(file_elloloop_notify_v1_notify, 22);
 
 /**
  * @generated from message elloloop.notify.v1.RegisterPushTokenResponse
@@ -571,7 +892,198 @@ export type RegisterPushTokenResponse = Message<"elloloop.notify.v1.RegisterPush
  * Use `create(RegisterPushTokenResponseSchema)` to create a new message.
  */
 export const RegisterPushTokenResponseSchema: GenMessage<RegisterPushTokenResponse> = /*@__PURE__*/
-  messageDesc(file_elloloop_notify_v1_notify, 18);
+  messageDesc(file_elloloop_notify_v1_notify, 23);
+
+/**
+ * @generated from message elloloop.notify.v1.MarkNotificationsRequest
+ */
+export type MarkNotificationsRequest = Message<"elloloop.notify.v1.MarkNotificationsRequest"> & {
+  /**
+   * Exactly one of ids (1-500) or all.
+   *
+   * @generated from field: repeated string ids = 1;
+   */
+  ids: string[];
+
+  /**
+   * @generated from field: bool all = 2;
+   */
+  all: boolean;
+
+  /**
+   * With all: which rows (default: the inbox).
+   *
+   * @generated from field: elloloop.notify.v1.NotificationFilter filter = 3;
+   */
+  filter?: NotificationFilter | undefined;
+
+  /**
+   * @generated from field: elloloop.notify.v1.Mark mark = 4;
+   */
+  mark: Mark;
+
+  /**
+   * MARK_SNOOZED: epoch ms in the future.
+   *
+   * @generated from field: int64 snooze_until_ms = 5;
+   */
+  snoozeUntilMs: bigint;
+
+  /**
+   * MARK_ACTIONED: one of the row's action ids.
+   *
+   * @generated from field: string action_id = 6;
+   */
+  actionId: string;
+};
+
+/**
+ * Describes the message elloloop.notify.v1.MarkNotificationsRequest.
+ * Use `create(MarkNotificationsRequestSchema)` to create a new message.
+ */
+export const MarkNotificationsRequestSchema: GenMessage<MarkNotificationsRequest> = /*@__PURE__*/
+  messageDesc(file_elloloop_notify_v1_notify, 24);
+
+/**
+ * @generated from message elloloop.notify.v1.MarkNotificationsResponse
+ */
+export type MarkNotificationsResponse = Message<"elloloop.notify.v1.MarkNotificationsResponse"> & {
+  /**
+   * Rows whose state actually changed.
+   *
+   * @generated from field: int32 updated = 1;
+   */
+  updated: number;
+
+  /**
+   * @generated from field: elloloop.notify.v1.Counts counts = 2;
+   */
+  counts?: Counts | undefined;
+};
+
+/**
+ * Describes the message elloloop.notify.v1.MarkNotificationsResponse.
+ * Use `create(MarkNotificationsResponseSchema)` to create a new message.
+ */
+export const MarkNotificationsResponseSchema: GenMessage<MarkNotificationsResponse> = /*@__PURE__*/
+  messageDesc(file_elloloop_notify_v1_notify, 25);
+
+/**
+ * @generated from message elloloop.notify.v1.DeleteNotificationsRequest
+ */
+export type DeleteNotificationsRequest = Message<"elloloop.notify.v1.DeleteNotificationsRequest"> & {
+  /**
+   * @generated from field: repeated string ids = 1;
+   */
+  ids: string[];
+
+  /**
+   * @generated from field: bool all = 2;
+   */
+  all: boolean;
+
+  /**
+   * @generated from field: elloloop.notify.v1.NotificationFilter filter = 3;
+   */
+  filter?: NotificationFilter | undefined;
+};
+
+/**
+ * Describes the message elloloop.notify.v1.DeleteNotificationsRequest.
+ * Use `create(DeleteNotificationsRequestSchema)` to create a new message.
+ */
+export const DeleteNotificationsRequestSchema: GenMessage<DeleteNotificationsRequest> = /*@__PURE__*/
+  messageDesc(file_elloloop_notify_v1_notify, 26);
+
+/**
+ * @generated from message elloloop.notify.v1.DeleteNotificationsResponse
+ */
+export type DeleteNotificationsResponse = Message<"elloloop.notify.v1.DeleteNotificationsResponse"> & {
+  /**
+   * @generated from field: int32 deleted = 1;
+   */
+  deleted: number;
+
+  /**
+   * @generated from field: elloloop.notify.v1.Counts counts = 2;
+   */
+  counts?: Counts | undefined;
+};
+
+/**
+ * Describes the message elloloop.notify.v1.DeleteNotificationsResponse.
+ * Use `create(DeleteNotificationsResponseSchema)` to create a new message.
+ */
+export const DeleteNotificationsResponseSchema: GenMessage<DeleteNotificationsResponse> = /*@__PURE__*/
+  messageDesc(file_elloloop_notify_v1_notify, 27);
+
+/**
+ * @generated from message elloloop.notify.v1.GetNotificationRequest
+ */
+export type GetNotificationRequest = Message<"elloloop.notify.v1.GetNotificationRequest"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message elloloop.notify.v1.GetNotificationRequest.
+ * Use `create(GetNotificationRequestSchema)` to create a new message.
+ */
+export const GetNotificationRequestSchema: GenMessage<GetNotificationRequest> = /*@__PURE__*/
+  messageDesc(file_elloloop_notify_v1_notify, 28);
+
+/**
+ * @generated from message elloloop.notify.v1.GetNotificationResponse
+ */
+export type GetNotificationResponse = Message<"elloloop.notify.v1.GetNotificationResponse"> & {
+  /**
+   * @generated from field: elloloop.notify.v1.Notification notification = 1;
+   */
+  notification?: Notification | undefined;
+};
+
+/**
+ * Describes the message elloloop.notify.v1.GetNotificationResponse.
+ * Use `create(GetNotificationResponseSchema)` to create a new message.
+ */
+export const GetNotificationResponseSchema: GenMessage<GetNotificationResponse> = /*@__PURE__*/
+  messageDesc(file_elloloop_notify_v1_notify, 29);
+
+/**
+ * @generated from message elloloop.notify.v1.GetCountsRequest
+ */
+export type GetCountsRequest = Message<"elloloop.notify.v1.GetCountsRequest"> & {
+  /**
+   * @generated from field: elloloop.notify.v1.NotificationFilter filter = 1;
+   */
+  filter?: NotificationFilter | undefined;
+};
+
+/**
+ * Describes the message elloloop.notify.v1.GetCountsRequest.
+ * Use `create(GetCountsRequestSchema)` to create a new message.
+ */
+export const GetCountsRequestSchema: GenMessage<GetCountsRequest> = /*@__PURE__*/
+  messageDesc(file_elloloop_notify_v1_notify, 30);
+
+/**
+ * @generated from message elloloop.notify.v1.GetCountsResponse
+ */
+export type GetCountsResponse = Message<"elloloop.notify.v1.GetCountsResponse"> & {
+  /**
+   * @generated from field: elloloop.notify.v1.Counts counts = 1;
+   */
+  counts?: Counts | undefined;
+};
+
+/**
+ * Describes the message elloloop.notify.v1.GetCountsResponse.
+ * Use `create(GetCountsResponseSchema)` to create a new message.
+ */
+export const GetCountsResponseSchema: GenMessage<GetCountsResponse> = /*@__PURE__*/
+  messageDesc(file_elloloop_notify_v1_notify, 31);
 
 /**
  * Where a copy of a notification is delivered. One stored row exists per
@@ -675,6 +1187,178 @@ export const DeliveryStatusSchema: GenEnum<DeliveryStatus> = /*@__PURE__*/
   enumDesc(file_elloloop_notify_v1_notify, 1);
 
 /**
+ * How the inbox should present a notification.
+ *
+ * @generated from enum elloloop.notify.v1.Severity
+ */
+export enum Severity {
+  /**
+   * @generated from enum value: SEVERITY_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: SEVERITY_INFO = 1;
+   */
+  INFO = 1,
+
+  /**
+   * @generated from enum value: SEVERITY_SUCCESS = 2;
+   */
+  SUCCESS = 2,
+
+  /**
+   * @generated from enum value: SEVERITY_WARNING = 3;
+   */
+  WARNING = 3,
+
+  /**
+   * @generated from enum value: SEVERITY_ERROR = 4;
+   */
+  ERROR = 4,
+}
+
+/**
+ * Describes the enum elloloop.notify.v1.Severity.
+ */
+export const SeveritySchema: GenEnum<Severity> = /*@__PURE__*/
+  enumDesc(file_elloloop_notify_v1_notify, 2);
+
+/**
+ * Which rows a listing, count, mark or delete covers, by archive state.
+ *
+ * @generated from enum elloloop.notify.v1.ArchiveScope
+ */
+export enum ArchiveScope {
+  /**
+   * Rows that are not archived (the inbox).
+   *
+   * @generated from enum value: ARCHIVE_SCOPE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Archived rows only.
+   *
+   * @generated from enum value: ARCHIVE_SCOPE_ARCHIVED = 1;
+   */
+  ARCHIVED = 1,
+
+  /**
+   * Both.
+   *
+   * @generated from enum value: ARCHIVE_SCOPE_ALL = 2;
+   */
+  ALL = 2,
+}
+
+/**
+ * Describes the enum elloloop.notify.v1.ArchiveScope.
+ */
+export const ArchiveScopeSchema: GenEnum<ArchiveScope> = /*@__PURE__*/
+  enumDesc(file_elloloop_notify_v1_notify, 3);
+
+/**
+ * Which rows a listing, count, mark or delete covers, by read state.
+ *
+ * @generated from enum elloloop.notify.v1.ReadScope
+ */
+export enum ReadScope {
+  /**
+   * Read and unread alike.
+   *
+   * @generated from enum value: READ_SCOPE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: READ_SCOPE_UNREAD = 1;
+   */
+  UNREAD = 1,
+
+  /**
+   * @generated from enum value: READ_SCOPE_READ = 2;
+   */
+  READ = 2,
+}
+
+/**
+ * Describes the enum elloloop.notify.v1.ReadScope.
+ */
+export const ReadScopeSchema: GenEnum<ReadScope> = /*@__PURE__*/
+  enumDesc(file_elloloop_notify_v1_notify, 4);
+
+/**
+ * A state change MarkNotifications applies.
+ *
+ * @generated from enum elloloop.notify.v1.Mark
+ */
+export enum Mark {
+  /**
+   * @generated from enum value: MARK_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Read implies seen.
+   *
+   * @generated from enum value: MARK_READ = 1;
+   */
+  READ = 1,
+
+  /**
+   * Back to unread (seen stays); status DELIVERED, or PENDING if no stream ever got it.
+   *
+   * @generated from enum value: MARK_UNREAD = 2;
+   */
+  UNREAD = 2,
+
+  /**
+   * "The bell was opened": seen, still unread.
+   *
+   * @generated from enum value: MARK_SEEN = 3;
+   */
+  SEEN = 3,
+
+  /**
+   * Out of the inbox and its counts; read state untouched.
+   *
+   * @generated from enum value: MARK_ARCHIVED = 4;
+   */
+  ARCHIVED = 4,
+
+  /**
+   * @generated from enum value: MARK_UNARCHIVED = 5;
+   */
+  UNARCHIVED = 5,
+
+  /**
+   * Hidden until snooze_until_ms, then back unseen and unread.
+   *
+   * @generated from enum value: MARK_SNOOZED = 6;
+   */
+  SNOOZED = 6,
+
+  /**
+   * @generated from enum value: MARK_UNSNOOZED = 7;
+   */
+  UNSNOOZED = 7,
+
+  /**
+   * The user took one of the row's actions (action_id); implies read.
+   *
+   * @generated from enum value: MARK_ACTIONED = 8;
+   */
+  ACTIONED = 8,
+}
+
+/**
+ * Describes the enum elloloop.notify.v1.Mark.
+ */
+export const MarkSchema: GenEnum<Mark> = /*@__PURE__*/
+  enumDesc(file_elloloop_notify_v1_notify, 5);
+
+/**
  * The kind of client holding a stream or a push token.
  *
  * @generated from enum elloloop.notify.v1.DeviceType
@@ -705,7 +1389,7 @@ export enum DeviceType {
  * Describes the enum elloloop.notify.v1.DeviceType.
  */
 export const DeviceTypeSchema: GenEnum<DeviceType> = /*@__PURE__*/
-  enumDesc(file_elloloop_notify_v1_notify, 2);
+  enumDesc(file_elloloop_notify_v1_notify, 6);
 
 /**
  * Called by backend producers on the internal port, guarded by the
@@ -802,6 +1486,49 @@ export const NotificationClientService: GenService<{
     methodKind: "unary";
     input: typeof RegisterPushTokenRequestSchema;
     output: typeof RegisterPushTokenResponseSchema;
+  },
+  /**
+   * Changes the state of the caller's rows: by ids (1-500), or all rows a
+   * filter selects. Ids that are not the caller's are ignored; `updated`
+   * counts only real changes. Every open stream of the user gets the new
+   * state (update event) and counts.
+   *
+   * @generated from rpc elloloop.notify.v1.NotificationClientService.MarkNotifications
+   */
+  markNotifications: {
+    methodKind: "unary";
+    input: typeof MarkNotificationsRequestSchema;
+    output: typeof MarkNotificationsResponseSchema;
+  },
+  /**
+   * Deletes the caller's rows, by ids or by filter, like MarkNotifications.
+   *
+   * @generated from rpc elloloop.notify.v1.NotificationClientService.DeleteNotifications
+   */
+  deleteNotifications: {
+    methodKind: "unary";
+    input: typeof DeleteNotificationsRequestSchema;
+    output: typeof DeleteNotificationsResponseSchema;
+  },
+  /**
+   * One of the caller's rows by store id; NOT_FOUND for anybody else's.
+   *
+   * @generated from rpc elloloop.notify.v1.NotificationClientService.GetNotification
+   */
+  getNotification: {
+    methodKind: "unary";
+    input: typeof GetNotificationRequestSchema;
+    output: typeof GetNotificationResponseSchema;
+  },
+  /**
+   * The counts of the caller's inbox (or of what a filter selects).
+   *
+   * @generated from rpc elloloop.notify.v1.NotificationClientService.GetCounts
+   */
+  getCounts: {
+    methodKind: "unary";
+    input: typeof GetCountsRequestSchema;
+    output: typeof GetCountsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_elloloop_notify_v1_notify, 1);
