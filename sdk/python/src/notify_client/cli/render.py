@@ -22,7 +22,8 @@ from rich.text import Text
 from notify_client.errors import NotifyError
 from notify_client.proto import pb
 
-out = Console(highlight=False, soft_wrap=True)
+# Piped output is not cut to 80 columns: a line per row, for grep and friends.
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 10_000)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 _SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "success": "green", "info": "cyan"}
@@ -102,8 +103,10 @@ def event_line(event: pb.StreamEvent) -> Text | None:
 
 def inbox_table(page: pb.GetNotificationsResponse) -> Table:
     table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("ID", "STATUS", "CREATED", "SEVERITY", "TITLE", "SUBJECT"):
-        table.add_column(column, overflow="fold")
+    for column in ("ID", "STATUS", "CREATED", "SEVERITY"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("TITLE", overflow="fold")
+    table.add_column("SUBJECT", overflow="fold")
     for n in page.notifications:
         unread = n.status < pb.DELIVERY_STATUS_READ
         table.add_row(
