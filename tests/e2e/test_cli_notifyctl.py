@@ -122,9 +122,12 @@ def test_tail_json_prints_raw_events(notifyd: ServerThread) -> None:
     assert result["delivered"] == 1
     code, out = finish(tail)
     assert code == 0
-    handshake, event = (json.loads(line) for line in out.splitlines())
+    handshake, *rest = (json.loads(line) for line in out.splitlines())
     assert handshake["sessionId"]
     assert "heartbeat" in handshake
+    # Raw means every event; a heartbeat may come between, the last is the notification.
+    assert all("heartbeat" in e for e in rest[:-1])
+    event = rest[-1]
     assert event["notification"]["notification"]["notificationId"] == result["notificationId"]
     assert event["notification"]["resumeToken"]
 

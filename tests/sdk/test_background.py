@@ -99,9 +99,11 @@ async def test_async_sender_flushes_on_exit(notifyd: ServerThread) -> None:
     assert stored_ids(notifyd, "user-abg") == keys
 
 
-async def test_async_sender_bounded() -> None:
-    async with AsyncNotifyClient("http://127.0.0.1:9") as client:
+async def test_async_sender_bounded_and_close_sends_the_queue(notifyd: ServerThread) -> None:
+    async with AsyncNotifyClient(upstream(notifyd)) as client:
         sender = AsyncBackgroundSender(client, max_queue=1)  # not started: nothing drains
-        sender.send_nowait(tenant_id="acme", user_ids="u", title="x")
+        key = sender.send_nowait(tenant_id="acme", user_ids="user-abound", title="x")
         with pytest.raises(QueueFull):
-            sender.send_nowait(tenant_id="acme", user_ids="u", title="y")
+            sender.send_nowait(tenant_id="acme", user_ids="user-abound", title="y")
+        await sender.aclose()
+    assert stored_ids(notifyd, "user-abound") == {key}

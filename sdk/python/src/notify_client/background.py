@@ -179,6 +179,8 @@ class AsyncBackgroundSender:
         await self._queue.join()
 
     async def aclose(self) -> None:
+        """Sends what is queued (starting the tasks if need be), then stops them."""
+        self.start()
         await self.flush()
         for task in self._tasks:
             task.cancel()

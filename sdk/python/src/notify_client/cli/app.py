@@ -126,7 +126,9 @@ def parser() -> argparse.ArgumentParser:
     _as_user(tail)
     tail.add_argument("--resume-token", default="", help="replay what came after this event")
     tail.add_argument("--count", type=int, default=0, help="exit after this many events")
-    tail.add_argument("--heartbeats", action="store_true", help="also print heartbeats")
+    tail.add_argument(
+        "--heartbeats", action="store_true", help="also print heartbeats (--json prints all)"
+    )
     tail.set_defaults(run=cmd_tail)
 
     inbox = commands.add_parser(
@@ -276,13 +278,12 @@ def cmd_tail(args: argparse.Namespace) -> int:
     with _user_client(args) as client:
         events = client.stream_events(resume_token=args.resume_token)
         try:
-            for event in events:
+            for number, event in enumerate(events):
                 kind = event.WhichOneof("event")
-                if event.session_id and kind == "heartbeat" and seen == 0:
+                if number == 0:  # the handshake: the stream is open
                     render.note(f"listening (session {event.session_id}); Ctrl-C to stop")
-                if args.json:
-                    if kind != "heartbeat" or args.heartbeats or event.session_id:
-                        render.print_json(render.as_json(event))
+                if args.json:  # raw: every event, heartbeats included
+                    render.print_json(render.as_json(event))
                 elif (line := render.event_line(event)) is not None:
                     render.out.print(line)
                     sys.stdout.flush()
