@@ -17,10 +17,10 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml sdk/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev]' -e 'sdk/python[cli]'
 	touch $@
 
 $(BUF): tools/buf/package.json tools/buf/package-lock.json
@@ -50,9 +50,10 @@ $(WEB_STAMP): $(WEB)/package.json $(WEB)/package-lock.json
 	cd $(WEB) && npm install --no-audit --no-fund --loglevel=error
 	touch $@
 
-## Regenerate gen/ from proto/ (messages, type stubs, grpcio and connect stubs).
+## Regenerate gen/ from proto/ (messages, type stubs, grpcio and connect stubs),
+## and the SDK's copy of the contract (sdk/python/src/notify_client/_gen/).
 gen: install $(BUF)
-	$(BUF) generate
+	tools/gen
 
 check-gen: install $(BUF)
 	tools/check-gen

@@ -1,0 +1,1 @@
+"""notifyctl: the notify service from a terminal (see ``notifyctl --help``)."""

@@ -1,0 +1,384 @@
+"""notifyctl's commands: send, tail, inbox, mark and health.
+
+Exit codes (``exits.py``): 0 ok, 1 server error or unreachable, 2 usage
+(bad flags or input, or invalid_argument from the server), 3 unauthenticated,
+4 not found. Every command takes ``--json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from google.protobuf.json_format import Parse as parse_json
+from google.protobuf.json_format import ParseError
+from rich.text import Text
+
+from notify_client.cli import exits, render, values
+from notify_client.cli import health as health_check
+from notify_client.client import NotifyClient
+from notify_client.errors import NotifyError
+from notify_client.payload import CHANNELS, SEVERITIES, new_key, notify_request
+from notify_client.proto import pb
+from notify_client.retry import RetryPolicy
+from notify_client.user import UserClient, dev_token
+
+Command = Callable[[argparse.Namespace], int]
+
+EPILOG = """\
+exit codes: 0 ok, 1 server error or unreachable, 2 usage (or invalid_argument),
+3 unauthenticated, 4 not found
+
+environment: NOTIFY_INTERNAL_URL (default http://localhost:8081),
+NOTIFY_CLIENT_URL (http://localhost:8080), NOTIFY_METRICS_URL
+(http://localhost:9090), NOTIFY_INTERNAL_TOKEN, NOTIFY_TOKEN (a user's JWT)
+"""
+
+
+def _common() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", help="print JSON, one document a line")
+    return common
+
+
+def _as_user(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("credentials (client port)")
+    group.add_argument(
+        "--client-url",
+        default=os.environ.get("NOTIFY_CLIENT_URL", "http://localhost:8080"),
+        help="client port base URL (NOTIFY_CLIENT_URL)",
+    )
+    group.add_argument(
+        "--token",
+        default=os.environ.get("NOTIFY_TOKEN"),
+        help="a user's JWT (NOTIFY_TOKEN); else a dev token from --user/--tenant",
+    )
+    group.add_argument("--user", default="user-alice", help="dev-mode user (default user-alice)")
+    group.add_argument("--tenant", default="acme", help="dev-mode tenant (default acme)")
+
+
+def parser() -> argparse.ArgumentParser:
+    common = _common()
+    top = argparse.ArgumentParser(
+        prog="notifyctl",
+        description="Send, watch and manage notify notifications from a terminal.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    send = commands.add_parser(
+        "send",
+        parents=[common],
+        help="send a notification (Notify)",
+        description="Send a notification. Flags for every field, or --stdin for a "
+        "NotifyRequest as JSON (the HTTP API's form, e.g. the README's curl body).",
+    )
+    send.add_argument(
+        "--internal-url",
+        default=os.environ.get("NOTIFY_INTERNAL_URL", "http://localhost:8081"),
+        help="internal port base URL (NOTIFY_INTERNAL_URL)",
+    )
+    send.add_argument("--internal-token", help="internal token (default NOTIFY_INTERNAL_TOKEN)")
+    send.add_argument("--deadline", type=values.duration, default=5.0, help="total, with retries")
+    send.add_argument("--stdin", action="store_true", help="read a NotifyRequest as JSON")
+    send.add_argument("--tenant", help="tenant id (required without --stdin)")
+    send.add_argument("--user", action="append", default=[], help="a recipient (repeatable)")
+    send.add_argument("--title")
+    send.add_argument("--body", default="")
+    send.add_argument("--id", dest="notification_id", help="idempotency key (default: random)")
+    send.add_argument("--channel", action="append", default=[], choices=sorted(CHANNELS))
+    send.add_argument("--subject-ref", default="")
+    send.add_argument("--subject-type", default="")
+    send.add_argument("--severity", choices=list(SEVERITIES))
+    send.add_argument("--category", default="")
+    send.add_argument(
+        "--action",
+        action="append",
+        default=[],
+        type=values.action,
+        help="id=ID,label=LABEL[,url=URL][,primary] (repeatable)",
+    )
+    send.add_argument("--data", type=values.json_object, help="a JSON object for the UI")
+    send.add_argument("--tag", action="append", default=[])
+    send.add_argument("--image-url", default="")
+    expiry = send.add_mutually_exclusive_group()
+    expiry.add_argument("--expires-in", type=values.duration, help="e.g. 90s, 15m, 2h, 7d")
+    expiry.add_argument("--expires-at", type=values.instant, help="ISO 8601 or epoch seconds")
+    send.add_argument("--deliver-at", type=values.instant, help="ISO 8601 or epoch seconds")
+    send.add_argument("--collapse-key", default="")
+    send.add_argument(
+        "--address",
+        action="append",
+        default=[],
+        type=values.address,
+        help="USER:CHANNEL=ADDRESS, e.g. user-alice:email=alice@example.com (repeatable)",
+    )
+    send.set_defaults(run=cmd_send)
+
+    tail = commands.add_parser(
+        "tail", parents=[common], help="watch a user's live events (StreamEvents)"
+    )
+    _as_user(tail)
+    tail.add_argument("--resume-token", default="", help="replay what came after this event")
+    tail.add_argument("--count", type=int, default=0, help="exit after this many events")
+    tail.add_argument(
+        "--heartbeats", action="store_true", help="also print heartbeats (--json prints all)"
+    )
+    tail.set_defaults(run=cmd_tail)
+
+    inbox = commands.add_parser(
+        "inbox", parents=[common], help="list a user's notifications (GetNotifications)"
+    )
+    _as_user(inbox)
+    inbox.add_argument("--limit", type=int, default=20, help="rows a page (at most 100)")
+    inbox.add_argument("--cursor", default="", help="the next page, from a previous listing")
+    inbox.add_argument("--unread", action="store_true", help="unread rows only")
+    inbox.add_argument("--all", action="store_true", help="follow every page")
+    inbox.set_defaults(run=cmd_inbox)
+
+    mark = commands.add_parser(
+        "mark", parents=[common], help="mark a user's notifications read (AckNotification)"
+    )
+    _as_user(mark)
+    mark.add_argument("ids", nargs="+", metavar="ID", help="store ids, as inbox lists them")
+    mark.set_defaults(run=cmd_mark)
+
+    health = commands.add_parser("health", parents=[common], help="readiness and a metrics summary")
+    health.add_argument(
+        "--metrics-url",
+        default=os.environ.get("NOTIFY_METRICS_URL", "http://localhost:9090"),
+        help="health/metrics port base URL (NOTIFY_METRICS_URL)",
+    )
+    health.add_argument("--timeout", type=values.duration, default=5.0)
+    health.set_defaults(run=cmd_health)
+    return top
+
+
+def run(argv: Sequence[str]) -> int:
+    args = parser().parse_args(argv)  # exits 2 on bad flags
+    command: Command = args.run
+    try:
+        return command(args)
+    except NotifyError as error:
+        render.error(error, json_mode=args.json)
+        return exits.for_error(error)
+    except UsageError as problem:
+        render.error(str(problem), json_mode=args.json)
+        return exits.USAGE
+    except KeyboardInterrupt:
+        return exits.OK
+
+
+class UsageError(Exception):
+    """Input notifyctl refuses before calling the server."""
+
+
+def _user_client(args: argparse.Namespace) -> UserClient:
+    token = args.token or dev_token(args.user, args.tenant)
+    return UserClient(args.client_url, token=token)
+
+
+_PAYLOAD_FLAGS = (
+    "tenant",
+    "user",
+    "title",
+    "notification_id",
+    "channel",
+    "severity",
+    "action",
+    "data",
+    "tag",
+    "expires_in",
+    "expires_at",
+    "deliver_at",
+    "address",
+)
+
+
+def _request_from_stdin(args: argparse.Namespace) -> pb.NotifyRequest:
+    given = [f for f in _PAYLOAD_FLAGS if getattr(args, f) not in (None, [], "")]
+    if given:
+        raise UsageError("--stdin takes the whole request: drop --" + given[0].replace("_", "-"))
+    try:
+        request = parse_json(sys.stdin.read(), pb.NotifyRequest())
+    except ParseError as exc:
+        raise UsageError(f"stdin is not a NotifyRequest: {exc}") from None
+    if not request.notification_id:
+        request.notification_id = new_key()
+    return request
+
+
+def _request_from_flags(args: argparse.Namespace) -> pb.NotifyRequest:
+    missing = [f"--{f}" for f in ("tenant", "user", "title") if not getattr(args, f)]
+    if missing:
+        raise UsageError(f"send needs {', '.join(missing)} (or --stdin)")
+    addresses: dict[str, dict[str, str]] = {}
+    for user, channel, value in args.address:
+        addresses.setdefault(user, {})[channel] = value
+    try:
+        return notify_request(
+            tenant_id=args.tenant,
+            user_ids=args.user,
+            title=args.title,
+            body=args.body,
+            notification_id=args.notification_id,
+            channels=args.channel,
+            subject_ref=args.subject_ref,
+            subject_type=args.subject_type,
+            severity=args.severity,
+            category=args.category,
+            actions=args.action,
+            data=args.data,
+            tags=args.tag,
+            image_url=args.image_url,
+            expires_at=args.expires_at,
+            expires_in=args.expires_in,
+            deliver_at=args.deliver_at,
+            collapse_key=args.collapse_key,
+            addresses=addresses,
+            now=time.time,
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    request = _request_from_stdin(args) if args.stdin else _request_from_flags(args)
+    policy = RetryPolicy(deadline=args.deadline)
+    with NotifyClient(args.internal_url, token=args.internal_token, retry=policy) as client:
+        result = client.send(request)
+    if args.json:
+        render.print_json(
+            {
+                "notificationId": result.notification_id,
+                "delivered": result.delivered,
+                "pending": result.pending,
+                "failed": result.failed,
+            }
+        )
+    else:
+        users = len(request.user_ids)
+        render.out.print(
+            Text(
+                f"sent {result.notification_id} to {users} user{'s' * (users != 1)}: "
+                f"delivered {result.delivered}, pending {result.pending}, "
+                f"failed {result.failed}"
+            )
+        )
+    return exits.OK
+
+
+def cmd_tail(args: argparse.Namespace) -> int:
+    seen = 0
+    with _user_client(args) as client:
+        events = client.stream_events(resume_token=args.resume_token)
+        try:
+            for number, event in enumerate(events):
+                kind = event.WhichOneof("event")
+                if number == 0:  # the handshake: the stream is open
+                    render.note(f"listening (session {event.session_id}); Ctrl-C to stop")
+                if args.json:  # raw: every event, heartbeats included
+                    render.print_json(render.as_json(event))
+                elif (line := render.event_line(event)) is not None:
+                    render.out.print(line)
+                    sys.stdout.flush()
+                elif kind == "heartbeat" and args.heartbeats:
+                    render.out.print(Text("heartbeat", style="dim"))
+                if kind in {"notification", "data_change"}:
+                    seen += 1
+                    if args.count and seen >= args.count:
+                        break
+        finally:
+            events.close()  # type: ignore[attr-defined]
+    return exits.OK
+
+
+def cmd_inbox(args: argparse.Namespace) -> int:
+    with _user_client(args) as client:
+        cursor = args.cursor
+        pages: list[pb.GetNotificationsResponse] = []
+        while True:
+            page = client.get_notifications(
+                cursor=cursor, limit=args.limit, unread_only=args.unread
+            )
+            pages.append(page)
+            cursor = page.next_cursor
+            if not (args.all and cursor):
+                break
+    last = pages[-1]
+    rows = [n for page in pages for n in page.notifications]
+    if args.json:
+        combined = pb.GetNotificationsResponse(
+            notifications=rows, next_cursor=last.next_cursor, unread_count=last.unread_count
+        )
+        body: dict[str, Any] = render.as_json(combined)
+        body.setdefault("notifications", [])
+        body.setdefault("unreadCount", 0)
+        render.print_json(body)
+        return exits.OK
+    if rows:
+        render.out.print(render.inbox_table(pb.GetNotificationsResponse(notifications=rows)))
+    footer = f"{len(rows)} shown, {last.unread_count} unread"
+    if last.next_cursor:
+        footer += f"; next page: --cursor {last.next_cursor}"
+    render.note(footer)
+    return exits.OK
+
+
+def cmd_mark(args: argparse.Namespace) -> int:
+    # AckNotification (read) one id at a time; MarkNotifications generalizes it.
+    with _user_client(args) as client:
+        for i, store_id in enumerate(args.ids):
+            try:
+                client.ack_notification(store_id)
+            except NotifyError:
+                if i and not args.json:
+                    render.note(f"marked read: {', '.join(args.ids[:i])}")
+                raise
+    if args.json:
+        render.print_json({"read": list(args.ids)})
+    else:
+        render.out.print(Text(f"marked read: {', '.join(args.ids)}"))
+    return exits.OK
+
+
+def cmd_health(args: argparse.Namespace) -> int:
+    try:
+        result = health_check.check(args.metrics_url, args.timeout)
+    except Exception as exc:  # pyqwest's connection errors have no common public base
+        render.error(f"cannot reach {args.metrics_url}: {exc}", json_mode=args.json)
+        return exits.SERVER_ERROR
+    if args.json:
+        render.print_json(
+            {"ready": result.ready, "status": result.status, "reason": result.reason}
+            | result.metrics
+        )
+    else:
+        m = result.metrics
+        status = Text(result.status, style="green" if result.ready else "bold red")
+        if result.reason:
+            status.append(f" ({result.reason})")
+        latency = m.get("deliveryLatencyMeanSeconds")
+        rows: list[tuple[str, str | Text]] = [
+            ("ready", status),
+            ("version", f"{m.get('version', '')} ({m.get('driver', '')} store)"),
+            ("streams", f"{m.get('streamsOpen', 0)} open"),
+            ("rpcs", f"{m.get('rpcRequests', 0)} ({m.get('rpcErrors', 0)} not ok)"),
+            ("stored", f"{m.get('notificationsStored', 0)} notifications"),
+            (
+                "delivery",
+                f"mean {latency * 1000:.1f} ms over {m['deliveries']}"
+                if latency is not None
+                else "none yet",
+            ),
+        ]
+        for name, value in rows:
+            line = Text(f"{name:<10}")
+            line.append(value)
+            render.out.print(line)
+    return exits.OK if result.ready else exits.SERVER_ERROR
