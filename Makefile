@@ -65,6 +65,7 @@ lint: install
 	$(BIN)/ruff check
 	$(BIN)/ruff format --check
 	$(BIN)/mypy
+	cd sdk/python && ../../$(BIN)/mypy
 
 ## The whole suite: style, types, the contract, generated code, every test.
 test: install lint contract check-gen

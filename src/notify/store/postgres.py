@@ -348,7 +348,7 @@ class PostgresStore:
     ) -> None:
         """Deletes the row the new one replaces; records its id and the new count."""
         await conn.execute(
-            pginbox.COLLAPSE_LOCK, f"{row.tenant_id}\x00{row.user_id}\x00{row.collapse_key}"
+            pginbox.COLLAPSE_LOCK, f"{row.tenant_id}\x1f{row.user_id}\x1f{row.collapse_key}"
         )
         record = await conn.fetchrow(
             pginbox.COLLAPSE, row.tenant_id, row.user_id, row.collapse_key, uuid.UUID(row.id)
