@@ -18,20 +18,30 @@ from __future__ import annotations
 import asyncio
 import random
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
 from notify.core.ids import new_id
+from notify.core.inbox import Change
 from notify.core.model import (
+    INBOX,
+    Action,
+    ArchiveScope,
     Channel,
+    Counts,
     Device,
     DeviceType,
+    Filter,
+    Mark,
     Notification,
     PageKey,
     PageRequest,
+    ReadScope,
+    Severity,
     Status,
 )
-from notify.store import Store
+from notify.store import Selection, Store
 
 ADVERSARIAL = [
     "",
@@ -55,7 +65,9 @@ def make_row(
     created_at_ms: int | None = None,
     text: str = "",
     status: Status = Status.PENDING,
+    **fields: Any,
 ) -> Notification:
+    """A row for the tests; ``fields`` sets any other Notification field."""
     created = 1_700_000_000_000 + i if created_at_ms is None else created_at_ms
     return Notification(
         id=new_id(created),
@@ -69,6 +81,7 @@ def make_row(
         body=text,
         status=status,
         created_at_ms=created,
+        **fields,
     )
 
 
@@ -279,11 +292,242 @@ async def test_concurrent_calls_each_get_their_own_rows(store: Store) -> None:
     assert len(await all_rows(store, limit=100)) == sum(len(call) for call in calls) - 1
 
 
+NOW = 1_700_000_100_000
+
+
+def inbox_page(filter: Filter = INBOX, limit: int = 50) -> PageRequest:
+    return PageRequest(after=None, limit=limit, unread_only=False, filter=filter, now_ms=NOW)
+
+
+async def listed(store: Store, filter: Filter = INBOX, user: str = "u1") -> list[str]:
+    return [
+        r.notification_id
+        for r in (await store.list_notifications("t1", user, inbox_page(filter))).rows
+    ]
+
+
+def rich(i: int, **fields: Any) -> Notification:
+    return make_row(
+        i,
+        severity=Severity.WARNING,
+        category="comments",
+        actions=(
+            Action("open", "Open", "/tasks/42", True),
+            Action("mute", "Mute", "https://x.test/m"),
+        ),
+        data='{"task":42,"who":["bob","ünï"],"nested":{"deep":[1,2.5,null,true]}}',
+        tags=("tasks", "urgent"),
+        image_url="https://x.test/a.png",
+        **fields,
+    )
+
+
+async def test_rich_rows_round_trip(store: Store) -> None:
+    row = rich(0, expires_at_ms=NOW + 10_000, collapse_key="task:42", collapsed_count=1)
+    await store.create_notifications([row])
+    [got] = await store.get_notifications("t1", [row.id])
+    assert got == row
+    [listed_row] = (await store.list_notifications("t1", "u1", inbox_page())).rows
+    assert listed_row == row
+
+
+async def test_inbox_counts_follow_every_change(store: Store) -> None:
+    rows = [make_row(i) for i in range(5)]
+    rows.append(make_row(5, channel=Channel.EMAIL))  # not in the inbox
+    await store.create_notifications(rows)
+    assert await store.counts("t1", "u1", INBOX, NOW) == Counts(unread=5, unseen=5, total=5)
+    seen = await store.mark("t1", "u1", Selection(ids=(rows[0].id,)), Change(Mark.SEEN), NOW)
+    assert [r.id for r in seen.rows] == [rows[0].id]
+    assert seen.counts == Counts(unread=5, unseen=4, total=5)
+    read = await store.mark("t1", "u1", Selection(ids=(rows[1].id,)), Change(Mark.READ), NOW)
+    assert read.rows[0].seen_at_ms == NOW  # read implies seen
+    assert read.counts == Counts(unread=4, unseen=3, total=5)
+    archived = await store.mark(
+        "t1", "u1", Selection(ids=(rows[2].id,)), Change(Mark.ARCHIVED), NOW
+    )
+    assert archived.counts == Counts(unread=3, unseen=2, total=4)
+    assert rows[2].notification_id not in await listed(store)
+    assert await listed(
+        store, Filter(channels=(Channel.IN_APP,), archived=ArchiveScope.ARCHIVED)
+    ) == [rows[2].notification_id]
+    deleted = await store.delete("t1", "u1", Selection(ids=(rows[3].id, "nope", new_id())), NOW)
+    assert deleted.ids == [rows[3].id]
+    assert deleted.counts == Counts(unread=2, unseen=1, total=3)
+    assert await store.inbox_counts("t1", ["u1", "nobody"]) == {
+        "u1": Counts(unread=2, unseen=1, total=3),
+        "nobody": Counts(),
+    }
+    page = await store.list_notifications("t1", "u1", inbox_page())
+    assert page.counts == Counts(unread=2, unseen=1, total=3)
+
+
+async def test_mark_rules(store: Store) -> None:
+    row = rich(0)
+    await store.create_notifications([row])
+    await store.mark_delivered([row], NOW - 5)
+    by_id = Selection(ids=(row.id,))
+
+    async def mark(change: Change) -> list[Notification]:
+        return (await store.mark("t1", "u1", by_id, change, NOW)).rows
+
+    [read] = await mark(Change(Mark.READ))
+    assert (read.status, read.read_at_ms, read.seen_at_ms) == (Status.READ, NOW, NOW)
+    assert await mark(Change(Mark.READ)) == []  # a repeat changes nothing
+    [unread] = await mark(Change(Mark.UNREAD))
+    assert (unread.status, unread.read_at_ms, unread.seen_at_ms) == (Status.DELIVERED, 0, NOW)
+    assert await mark(Change(Mark.ACTIONED, action_id="nope")) == []
+    [actioned] = await mark(Change(Mark.ACTIONED, action_id="open"))
+    assert (actioned.action_id, actioned.actioned_at_ms, actioned.status) == (
+        "open",
+        NOW,
+        Status.READ,
+    )
+    [archived] = await mark(Change(Mark.ARCHIVED))
+    assert archived.archived_at_ms == NOW
+    assert archived.status is Status.READ
+    [back] = await mark(Change(Mark.UNARCHIVED))
+    assert back.archived_at_ms == 0
+    [snoozed] = await mark(Change(Mark.SNOOZED, snooze_until_ms=NOW + 60_000))
+    assert (snoozed.visible, snoozed.snoozed_until_ms) == (False, NOW + 60_000)
+    assert await listed(store) == []
+    assert await listed(store, Filter(channels=(Channel.IN_APP,), snoozed=True)) == ["n-0"]
+    assert await store.counts("t1", "u1", INBOX, NOW) == Counts()
+    assert await mark(Change(Mark.READ)) == []  # a snoozed row is out of reach
+    [woken] = await mark(Change(Mark.UNSNOOZED))
+    assert (woken.visible, woken.seen_at_ms, woken.status) == (True, 0, Status.DELIVERED)
+    assert await store.counts("t1", "u1", INBOX, NOW) == Counts(unread=1, unseen=1, total=1)
+
+
+async def test_marks_reach_only_the_callers_rows(store: Store) -> None:
+    mine, theirs = make_row(0), make_row(1, user="u2")
+    await store.create_notifications([mine, theirs])
+    changed = await store.mark(
+        "t1", "u1", Selection(ids=(mine.id, theirs.id)), Change(Mark.READ), NOW
+    )
+    assert [r.id for r in changed.rows] == [mine.id]
+    gone = await store.delete("t1", "u1", Selection(ids=(theirs.id,)), NOW)
+    assert gone.ids == []
+    assert await store.counts("t1", "u2", INBOX, NOW) == Counts(1, 1, 1)
+
+
+async def test_mark_and_delete_all_by_filter(store: Store) -> None:
+    rows = [make_row(i, category="a" if i % 2 else "b") for i in range(6)]
+    await store.create_notifications(rows)
+    only_a = Filter(channels=(Channel.IN_APP,), categories=("a",))
+    changed = await store.mark("t1", "u1", Selection(filter=only_a), Change(Mark.READ), NOW)
+    assert sorted(r.notification_id for r in changed.rows) == ["n-1", "n-3", "n-5"]
+    assert changed.counts.unread == 3
+    unread = replace(INBOX, read=ReadScope.UNREAD)
+    assert await listed(store, unread) == ["n-4", "n-2", "n-0"]
+    assert await listed(store, replace(INBOX, read=ReadScope.READ)) == ["n-5", "n-3", "n-1"]
+    all_read = await store.mark("t1", "u1", Selection(filter=INBOX), Change(Mark.READ), NOW)
+    assert len(all_read.rows) == 3
+    assert all_read.counts == Counts(unread=0, unseen=0, total=6)
+    deleted = await store.delete("t1", "u1", Selection(filter=only_a), NOW)
+    assert sorted(deleted.ids) == sorted(r.id for r in rows if r.category == "a")
+    assert deleted.counts.total == 3
+
+
+async def test_filters_select_by_payload(store: Store) -> None:
+    await store.create_notifications(
+        [
+            make_row(0, category="billing", severity=Severity.ERROR, tags=("money",)),
+            make_row(1, category="comments", severity=Severity.INFO, tags=("social", "team")),
+            make_row(2, category="comments", tags=()),
+            make_row(3, channel=Channel.EMAIL, category="billing"),
+        ]
+    )
+    assert await listed(store, replace(INBOX, categories=("comments",))) == ["n-2", "n-1"]
+    assert await listed(store, replace(INBOX, tags=("team", "money"))) == ["n-1", "n-0"]
+    assert await listed(store, replace(INBOX, severities=(Severity.ERROR,))) == ["n-0"]
+    every = Filter(channels=(Channel.IN_APP, Channel.EMAIL), categories=("billing",))
+    assert await listed(store, every) == ["n-3", "n-0"]
+    counted = await store.counts("t1", "u1", replace(INBOX, categories=("comments",)), NOW)
+    assert counted == Counts(unread=2, unseen=2, total=2)
+
+
+async def test_collapse_replaces_the_unread_row_with_the_same_key(store: Store) -> None:
+    first = make_row(0, collapse_key="thread:1", collapsed_count=1)
+    [one] = await store.create_notifications([first])
+    assert one.replaced == ""
+    second = make_row(1, collapse_key="thread:1", collapsed_count=1)
+    [two] = await store.create_notifications([second])
+    assert two.replaced == first.id
+    assert two.row.collapsed_count == 2
+    third = make_row(2, collapse_key="thread:1", collapsed_count=1)
+    [three] = await store.create_notifications([third])
+    assert (three.replaced, three.row.collapsed_count) == (second.id, 3)
+    assert await listed(store) == ["n-2"]
+    assert (await store.get_notifications("t1", [third.id]))[0].collapsed_count == 3
+    assert await store.counts("t1", "u1", INBOX, NOW) == Counts(1, 1, 1)
+    # A retry collapses nothing; a read row is not replaced; other users are apart.
+    [again] = await store.create_notifications([replace(third, id=new_id(NOW))])
+    assert (again.created, again.replaced) == (False, "")
+    await store.mark("t1", "u1", Selection(ids=(third.id,)), Change(Mark.READ), NOW)
+    [fourth] = await store.create_notifications([make_row(3, collapse_key="thread:1")])
+    assert fourth.replaced == ""
+    [other] = await store.create_notifications([make_row(4, user="u2", collapse_key="thread:1")])
+    assert other.replaced == ""
+    assert await listed(store) == ["n-3", "n-2"]
+
+
+async def test_scheduled_snoozed_and_expiring_rows_follow_the_clock(store: Store) -> None:
+    later = make_row(0, deliver_at_ms=NOW + 1_000, visible=False)
+    expiring = make_row(1, expires_at_ms=NOW + 2_000)
+    plain = make_row(2)
+    await store.create_notifications([later, expiring, plain])
+    assert await listed(store) == ["n-2", "n-1"]
+    assert await store.counts("t1", "u1", INBOX, NOW) == Counts(2, 2, 2)
+    await store.mark(
+        "t1",
+        "u1",
+        Selection(ids=(plain.id,)),
+        Change(Mark.SNOOZED, snooze_until_ms=NOW + 3_000),
+        NOW,
+    )
+    assert await store.next_due_ms() == NOW + 1_000
+    nothing = await store.run_due(NOW + 999, 10)
+    assert (nothing.woken, nothing.expired) == ([], [])
+    due = await store.run_due(NOW + 1_000, 10)
+    assert [r.id for r in due.woken] == [later.id]
+    assert due.woken[0].visible
+    assert due.expired == []
+    assert await store.next_due_ms() == NOW + 2_000
+    # Past its expiry a row is gone from reads at once, before the sweep.
+    gone = PageRequest(after=None, limit=50, unread_only=False, filter=INBOX, now_ms=NOW + 2_000)
+    assert [r.id for r in (await store.list_notifications("t1", "u1", gone)).rows] == [later.id]
+    assert await store.list_after(
+        "t1", "u1", PageKey(0, new_id(0)), Channel.IN_APP, 10, now_ms=NOW + 2_000
+    ) == [(await store.get_notifications("t1", [later.id]))[0]]
+    swept = await store.run_due(NOW + 2_500, 10)
+    assert [r.id for r in swept.expired] == [expiring.id]
+    assert await store.get_notifications("t1", [expiring.id]) == []
+    woke = await store.run_due(NOW + 3_000, 10)
+    assert [r.id for r in woke.woken] == [plain.id]
+    assert (woke.woken[0].visible, woke.woken[0].snoozed_until_ms) == (True, 0)
+    assert await store.next_due_ms() is None
+    assert await store.counts("t1", "u1", INBOX, NOW + 3_000) == Counts(2, 2, 2)
+
+
+async def test_hidden_rows_are_not_listed_counted_or_replayed(store: Store) -> None:
+    hidden = make_row(0, deliver_at_ms=NOW + 1_000, visible=False)
+    await store.create_notifications([hidden])
+    assert await listed(store) == []
+    assert await store.counts("t1", "u1", INBOX, NOW) == Counts()
+    assert await store.list_after("t1", "u1", PageKey(0, new_id(0)), Channel.IN_APP, 10) == []
+    touched = await store.mark("t1", "u1", Selection(ids=(hidden.id,)), Change(Mark.READ), NOW)
+    assert touched.rows == []
+
+
 # What ``from notify.store.conformance import *`` brings: the tests and the helpers.
 __all__ = [
     "ADVERSARIAL",
+    "NOW",
     "all_rows",
+    "inbox_page",
+    "listed",
     "make_row",
     "page",
+    "rich",
     *(name for name in list(globals()) if name.startswith("test_")),
 ]

@@ -410,7 +410,9 @@ class PostgresStore:
         self, tenant_id: str, user_id: str, selection: Selection, now_ms: int
     ) -> Deleted:
         params = Params(tenant_id, user_id)
-        conditions = pginbox.selection_sql(_valid_ids(selection), params, params.add(now_ms))
+        # By ids the clock plays no part (and an unused parameter has no type).
+        now = params.add(now_ms) if selection.filter is not None else ""
+        conditions = pginbox.selection_sql(_valid_ids(selection), params, now)
         query = (
             "DELETE FROM notifications WHERE tenant_id = $1 AND user_id = $2 AND "
             f"{' AND '.join(conditions)} RETURNING id, created_at_ms"
