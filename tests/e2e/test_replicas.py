@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import itertools
 import queue
 import signal
@@ -141,9 +142,7 @@ class Stream:
                         first = False
                     if "notification" in event:
                         n = event["notification"]
-                        self.items.put(
-                            ("n", n["notification"]["notificationId"], n["resumeToken"])
-                        )
+                        self.items.put(("n", n["notification"]["notificationId"], n["resumeToken"]))
                     elif "dataChange" in event:
                         self.items.put(("d", event["dataChange"]["idempotencyKey"], ""))
             except EndOfStream as ended:
@@ -175,10 +174,8 @@ class Stream:
 
     def close(self) -> None:
         for close in self._closers:
-            try:
+            with contextlib.suppress(Exception):
                 close()
-            except Exception:
-                pass
         self._thread.join(timeout=TIMEOUT)
 
 
@@ -234,7 +231,7 @@ def replicas(dsn: str) -> Iterator[list[Replica]]:
 
 
 def open_streams(replicas: list[Replica]) -> list[Stream]:
-    return [Stream(r, protocol, "alice", "acme") for r in replicas for protocol in ("connect", "grpc")]
+    return [Stream(r, kind, "alice", "acme") for r in replicas for kind in ("connect", "grpc")]
 
 
 def test_notify_on_any_replica_reaches_every_stream_once(
