@@ -153,9 +153,10 @@ class _PostgresDriver:
         try:
             return await self._table.expected(request_keys(request))
         except Exception as exc:
-            # Presence unknown: wait the whole bound rather than miss a reply.
+            # The database is away: the request cannot reach another replica
+            # either (NOTIFY goes through it), so no reply is coming.
             logger.warning("presence lookup failed", extra={"reason": type(exc).__name__})
-            return 1 << 30
+            return 0
 
     async def start(self) -> None:
         from notify.realtime.presence import PresenceTable
