@@ -39,13 +39,19 @@ async def test_the_wait_ends_when_every_expected_replica_has_answered() -> None:
 
     client = BusClient(bus, expected)
     requests: list[NotificationsCreated] = []
-    bus.subscribe(lambda e: requests.append(e) if isinstance(e, NotificationsCreated) else None)
+    published = asyncio.Event()
+
+    def seen(event: object) -> None:
+        if isinstance(event, NotificationsCreated):
+            requests.append(event)
+            published.set()
+
+    bus.subscribe(seen)
     asking = asyncio.create_task(client.ask(created))
-    while not requests:
-        await asyncio.sleep(0)
+    await published.wait()
     request = requests[0]
     bus.publish(NotificationsTaken(request.origin, request.ticket, (), 1))
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # the asker may run: it must still be waiting
     assert not asking.done()  # one of two
     bus.publish(NotificationsTaken("someone-else", request.ticket, (), 1))  # not for us
     bus.publish(NotificationsTaken(request.origin, request.ticket, ("r",), 2))
