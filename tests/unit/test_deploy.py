@@ -780,7 +780,6 @@ def test_compose_runs_two_replicas_of_the_same_service_and_scrapes_both() -> Non
     assert first["environment"]["NOTIFY_BUS"] == "postgres"
     assert set(first["ports"]).isdisjoint(second["ports"])
     (doc,) = load_yaml_docs(PROMETHEUS_CONFIG)
-    targets = {
-        t for job in doc["scrape_configs"] for g in job["static_configs"] for t in g["targets"]
-    }
-    assert {"notify:9090", "notify-2:9090"} <= targets
+    (job,) = [j for j in doc["scrape_configs"] if j["job_name"] == "notify"]
+    assert [t for g in job["static_configs"] for t in g["targets"]] == ["notify:9090"]
+    assert [(d["names"], d["port"]) for d in job["dns_sd_configs"]] == [(["notify-2"], 9090)]
