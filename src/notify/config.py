@@ -61,6 +61,9 @@ class Config:
     rate_limit_producer: Rate = DEFAULT_PRODUCER_RATE
     rate_limit_client: Rate = DEFAULT_CLIENT_RATE
     rate_limit_recipients: Rate = DEFAULT_RECIPIENT_RATE
+    bus_driver: str = "auto"
+    bus_reply_wait: float = 0.5
+    bus_presence_ttl: float = 15.0
 
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
@@ -69,6 +72,7 @@ _LOG_LEVELS = ("debug", "info", "warning", "error")
 # Other spellings operators bring from elsewhere (the Go reference says "warn").
 _LOG_LEVEL_ALIASES = {"warn": "warning", "err": "error", "information": "info"}
 _DRIVERS = ("memory", "postgres")
+_BUS_DRIVERS = ("auto", "memory", "postgres")
 _DSN_SCHEMES = ("postgresql", "postgres")
 # Signature algorithms a key may be pinned to; "none" is never one of them.
 HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
@@ -341,6 +345,18 @@ VARIABLES: tuple[Variable, ...] = (
         "NOTIFY_RATE_LIMIT_RECIPIENTS", "rate_limit_recipients", Rate.parse,
         str(DEFAULT_RECIPIENT_RATE), "Notify recipients per tenant",
     ),
+    Variable(
+        "NOTIFY_BUS", "bus_driver", parse_choice(_BUS_DRIVERS), "auto",
+        "auto (postgres with the postgres store), memory (one replica) or postgres",
+    ),
+    Variable(
+        "NOTIFY_BUS_REPLY_WAIT", "bus_reply_wait", parse_positive_duration, "500ms",
+        "longest a Notify waits for other replicas' delivery replies",
+    ),
+    Variable(
+        "NOTIFY_BUS_PRESENCE_TTL", "bus_presence_ttl", parse_positive_duration, "15s",
+        "a replica that stops heartbeating is forgotten after this",
+    ),
 )  # fmt: skip
 # The older name of NOTIFY_BIND_HOST, still read; setting both to different values is an error.
 HOST_ALIAS = "NOTIFY_HOST"
@@ -388,6 +404,10 @@ def _host(bind_host: str | None, alias: str | None) -> str | None:
 def _check_required(config: Config, *, require_secrets: bool) -> None:
     if config.store_driver == "postgres" and not config.postgres_dsn:
         raise ConfigError("NOTIFY_POSTGRES_DSN: required when NOTIFY_STORE_DRIVER=postgres")
+    if config.bus_driver == "postgres" and config.store_driver != "postgres":
+        raise ConfigError(
+            "NOTIFY_BUS: postgres needs NOTIFY_STORE_DRIVER=postgres (the bus fetches rows from it)"
+        )
     hmac_algorithms = [a for a in config.jwt_algorithms if a in HMAC_ALGORITHMS]
     if hmac_algorithms and not config.jwt_secret:
         raise ConfigError(

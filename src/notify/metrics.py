@@ -108,6 +108,26 @@ class Metrics:
             ["version", "driver"],
             registry=r,
         )
+        self.bus_connected = Gauge(
+            "notify_bus_connected",
+            "1 while this replica listens on the bus (always 1 for the in-process bus).",
+            registry=r,
+        )
+        self.bus_reconnects = Counter(
+            "notify_bus_reconnects",
+            "Times the bus connection was re-established after a drop.",
+            registry=r,
+        )
+        self.bus_catch_ups = Counter(
+            "notify_bus_catch_ups",
+            "Catch-ups of this replica's live sessions from the store after a bus drop.",
+            registry=r,
+        )
+        self.bus_caught_up_rows = Counter(
+            "notify_bus_caught_up_rows",
+            "Notifications pushed to live sessions by catch-ups (missed while the bus was down).",
+            registry=r,
+        )
         self._version = __version__
 
     def set_build_info(self, driver: str) -> None:

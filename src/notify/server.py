@@ -41,8 +41,9 @@ from notify.health import HealthApp
 from notify.http import patches
 from notify.http.listener import Listener
 from notify.metrics import Metrics
-from notify.realtime.bus import BusClient, LocalBus
+from notify.realtime.bus import BusClient
 from notify.realtime.datachange import DataChangeRounds
+from notify.realtime.factory import BusDriver, build_bus
 from notify.realtime.hub import CloseReason, Hub, Session
 from notify.realtime.relay import LiveRelay
 from notify.service.notifier import Notifier
@@ -87,7 +88,12 @@ class NotifyServer:
         self.store: Store = InstrumentedStore(store, self.metrics.store_duration)
         for state, read in store.gauges().items():
             self.metrics.store_pool.labels(state=state).set_function(read)
-        self.bus: Bus = bus or LocalBus()
+        # The bus: given (tests), or the one the configuration names.
+        self._bus_driver: BusDriver | None = None
+        if bus is None:
+            self._bus_driver = build_bus(config, self.metrics)
+            bus = self._bus_driver.bus
+        self.bus: Bus = bus
         self.hub = Hub(
             heartbeat_interval=config.live_heartbeat_interval,
             queue_size=config.live_queue_size,
@@ -106,7 +112,11 @@ class NotifyServer:
         )
         # The live side of the bus: this process's sessions answer for themselves.
         self.relay = LiveRelay(self.bus, self.hub, self.rounds, self.clock)
-        bus_client = BusClient(self.bus)
+        expected_replies = None
+        if self._bus_driver is not None:
+            self._bus_driver.bind(self.hub, self.store, self.clock)
+            expected_replies = self._bus_driver.expected_replies
+        bus_client = BusClient(self.bus, expected_replies)
         self.providers = ProviderRegistry([InAppProvider(bus_client)])
         self.notifier = Notifier(
             self.store,
@@ -177,11 +187,18 @@ class NotifyServer:
 
     async def start(self) -> None:
         await self.client_auth.prepare()  # the JWKS, before any token arrives
+        if self._bus_driver is not None:
+            await self._bus_driver.start()  # listening before any session opens
         await self._metrics_listener.start()
         for listener in self._api_listeners:
             await listener.start()
         self.scheduler.start()
         self._listening = True
+
+    async def close_bus(self) -> None:
+        """For a start that failed half-way: the bus's connections and tasks go."""
+        if self._bus_driver is not None:
+            await self._bus_driver.close()
 
     async def _readiness(self) -> str | None:
         if self._shutting_down:
@@ -189,9 +206,13 @@ class NotifyServer:
         if not self._listening:
             return "starting: the API listeners are not up yet"
         await self.store.ping()
+        if self._bus_driver is not None:
+            return self._bus_driver.readiness()
         return None
 
     def _session_changed(self, session: Session, ended: CloseReason | None) -> None:
+        if self._bus_driver is not None:
+            self._bus_driver.session_changed(session, ended)
         gauge = self.metrics.streams_open.labels(device_type=_device_label(session.device_type))
         if ended is None:
             gauge.inc()
@@ -226,7 +247,10 @@ class NotifyServer:
         await self._metrics_listener.abort()
         await self.scheduler.close()
         self.relay.close()
-        await self.bus.close()
+        if self._bus_driver is not None:
+            await self._bus_driver.close()
+        else:
+            await self.bus.close()
         try:
             async with asyncio.timeout(max(1.0, deadline - time.monotonic())):
                 await self.store.close()
@@ -258,6 +282,7 @@ async def serve(config: Config) -> None:
     try:
         await server.start()
     except BaseException:
+        await server.close_bus()
         await store.close()
         raise
     ports = server.ports
@@ -277,6 +302,7 @@ async def serve(config: Config) -> None:
             "host": config.host,
             "driver": store.driver,
             "dev_mode": config.dev_mode,
+            "replica": server.bus.replica_id,
         },
     )
     stop = asyncio.Event()

@@ -753,4 +753,33 @@ def test_kubectl_kustomize_builds_the_manifests() -> None:
     result = run_tool(kubectl, "kustomize", str(KUBERNETES))
     assert result.returncode == 0, result.stderr
     kinds = sorted(doc["kind"] for doc in yaml.safe_load_all(result.stdout) if doc)
-    assert kinds == ["ConfigMap", "Deployment", "Secret", "Service", "Service"]
+    assert kinds == [
+        "ConfigMap", "Deployment", "PodDisruptionBudget", "Secret", "Service", "Service",
+    ]  # fmt: skip
+
+
+# --- many replicas ----------------------------------------------------------------
+
+
+def test_kubernetes_runs_three_replicas_with_a_disruption_budget() -> None:
+    objects = kubernetes_objects()
+    deployment = the_deployment()
+    assert deployment["spec"]["replicas"] == 3
+    pdb = objects[("PodDisruptionBudget", "notify")]
+    assert 1 <= pdb["spec"]["minAvailable"] < deployment["spec"]["replicas"]
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert pdb["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+    configmap = objects[("ConfigMap", the_container()["envFrom"][0]["configMapRef"]["name"])]
+    assert configmap["data"]["NOTIFY_BUS"] == "postgres"
+
+
+def test_compose_runs_two_replicas_of_the_same_service_and_scrapes_both() -> None:
+    services = compose()["services"]
+    first, second = services["notify"], services["notify-2"]
+    assert first["environment"] == second["environment"]
+    assert first["environment"]["NOTIFY_BUS"] == "postgres"
+    assert set(first["ports"]).isdisjoint(second["ports"])
+    (doc,) = load_yaml_docs(PROMETHEUS_CONFIG)
+    (job,) = [j for j in doc["scrape_configs"] if j["job_name"] == "notify"]
+    assert [t for g in job["static_configs"] for t in g["targets"]] == ["notify:9090"]
+    assert [(d["names"], d["port"]) for d in job["dns_sd_configs"]] == [(["notify-2"], 9090)]

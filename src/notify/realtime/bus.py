@@ -14,7 +14,7 @@ import itertools
 import logging
 import os
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from notify.core.events import BusEvent, Reply, Request
 from notify.core.ports import Bus, Unsubscribe
@@ -73,20 +73,33 @@ class LocalBus:
         self._handlers = ()
 
 
+# How many other replicas will answer a request (a bus across processes
+# knows from presence); 0 means nobody, so the requester does not wait.
+ExpectedReplies = Callable[[Request], Awaitable[int]]
+
+
 class _Waiting:
-    __slots__ = ("done", "replies", "wake")
+    __slots__ = ("done", "enough", "replies", "wake")
 
     def __init__(self, done: Callable[[list[Reply]], bool]) -> None:
         self.replies: list[Reply] = []
         self.done = done
         self.wake: asyncio.Event | None = None
+        # Once this many replies are in, every replica expected has answered.
+        self.enough: int | None = None
+
+    def finished(self) -> bool:
+        return self.done(self.replies) or (
+            self.enough is not None and len(self.replies) >= self.enough
+        )
 
 
 class BusClient:
     """Tells the bus, or asks it and gathers the answers addressed to this replica."""
 
-    def __init__(self, bus: Bus) -> None:
+    def __init__(self, bus: Bus, expected_replies: ExpectedReplies | None = None) -> None:
         self._bus = bus
+        self._expected = expected_replies
         self._tickets = itertools.count(1)
         self._waiting: dict[int, _Waiting] = {}
         self._unsubscribe = bus.subscribe(self._on_event)
@@ -106,15 +119,31 @@ class BusClient:
     ) -> list[Reply]:
         """Publishes ``request(origin, ticket)``; returns the replies.
 
-        Waits until ``done(replies)`` says nothing more can come, or the bus's
-        reply_wait has passed, whichever is first.
+        Waits until ``done(replies)`` says nothing more can come, every other
+        replica expected to answer has (with ``expected_replies``; none
+        expected: no wait at all), or the bus's reply_wait has passed,
+        whichever is first. This replica's own replies are in before
+        ``publish`` returns.
         """
         ticket = next(self._tickets)
         waiting = self._waiting[ticket] = _Waiting(done)
         try:
-            self._bus.publish(request(self._bus.replica_id, ticket))
+            event = request(self._bus.replica_id, ticket)
+            self._bus.publish(event)
             if self._bus.reply_wait > 0 and not done(waiting.replies):
+                here = len(waiting.replies)
                 waiting.wake = asyncio.Event()
+                if self._expected is not None:
+                    try:
+                        async with asyncio.timeout(self._bus.reply_wait):
+                            expected = await self._expected(event)
+                    except TimeoutError:
+                        expected = 0
+                    if expected <= 0:
+                        return waiting.replies
+                    waiting.enough = here + expected
+                    if waiting.finished():
+                        return waiting.replies
                 try:
                     async with asyncio.timeout(self._bus.reply_wait):
                         await waiting.wake.wait()
@@ -135,5 +164,5 @@ class BusClient:
         if waiting is None:
             return  # late: its requester stopped waiting
         waiting.replies.append(event)
-        if waiting.wake is not None and waiting.done(waiting.replies):
+        if waiting.wake is not None and waiting.finished():
             waiting.wake.set()
