@@ -85,7 +85,11 @@ def _decoder(hint: Any) -> Callable[[Any], Any]:
         items = [_decoder(a) for a in args]
         return lambda v: tuple(d(x) for d, x in zip(items, v, strict=True))
     if origin in (typing.Union, types.UnionType):
-        raise TypeError(f"bus events cannot hold union fields ({hint})")
+        options = [a for a in typing.get_args(hint) if a is not type(None)]
+        if len(options) != 1:
+            raise TypeError(f"bus events cannot hold union fields ({hint})")
+        inner = _decoder(options[0])  # X | None: null, or an X
+        return lambda v: None if v is None else inner(v)
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
         return hint
     if isinstance(hint, type) and dataclasses.is_dataclass(hint):
@@ -158,6 +162,7 @@ REGISTRY.add(events.NotificationsTaken)
 REGISTRY.add(events.DataChangePublished)
 REGISTRY.add(events.DataChangeReached)
 REGISTRY.add(events.DataChangeAcked)
+REGISTRY.add(events.InboxChanged)
 
 
 def addressee(event: BusEvent) -> str:
