@@ -158,16 +158,18 @@ class ListStore:
             (r for r in self.rows if r.due_at_ms() and r.due_at_ms() <= now_ms),
             key=lambda r: r.due_at_ms(),
         )
-        woken = [r for r in due if not r.visible][:limit]
+        hidden = [r for r in due if not r.visible][:limit]
         expired = [r for r in due if r.visible][:limit]
-        for row in woken:
+        snoozed = [r for r in hidden if r.snoozed_until_ms]
+        for row in hidden:
             if row.snoozed_until_ms:
                 rules.wake(row)
             else:
                 row.visible = True
         for row in expired:
             self.rows.remove(row)
-        return Due([r.copy() for r in woken], [r.copy() for r in expired])
+        fresh = [r.copy() for r in hidden if r not in snoozed]
+        return Due(fresh, [r.copy() for r in expired], [r.copy() for r in snoozed])
 
     async def next_due_ms(self) -> int | None:
         return min((r.due_at_ms() for r in self.rows if r.due_at_ms()), default=None)

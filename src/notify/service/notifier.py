@@ -259,19 +259,17 @@ class Notifier:
     async def run_due(self, limit: int = 1000) -> int:
         """Brings scheduled and snoozed rows whose time has come, removes expired ones.
 
-        A row seen for the first time (scheduled, or woken before any stream
-        got it) goes out like a new row; a woken row a stream already had comes
-        back as an update. Returns how many rows changed.
+        A scheduled row goes out like a new row (pushed, delivered, counted); a
+        snoozed one comes back to the streams as an update. Returns how many
+        rows changed.
         """
         due = await self.store.run_due(self._clock.now_ms(), limit)
-        fresh = [row for row in due.woken if not row.delivered_at_ms]
-        await self._send(lambda user_id, channel: "", fresh)
+        await self._send(lambda user_id, channel: "", due.woken)
         changed: dict[tuple[str, str], tuple[list[Notification], list[str]]] = defaultdict(
             lambda: ([], [])
         )
-        for row in due.woken:
-            if row.delivered_at_ms:
-                changed[(row.tenant_id, row.user_id)][0].append(row)
+        for row in due.snoozed:
+            changed[(row.tenant_id, row.user_id)][0].append(row)
         for row in due.expired:
             changed[(row.tenant_id, row.user_id)][1].append(row.id)
         by_tenant: dict[str, list[str]] = defaultdict(list)
@@ -280,7 +278,7 @@ class Notifier:
             by_tenant[tenant_id].append(user_id)
         for tenant_id, users in by_tenant.items():
             await self._tell_counts(tenant_id, users)
-        return len(due.woken) + len(due.expired)
+        return len(due.woken) + len(due.snoozed) + len(due.expired)
 
     async def next_due_ms(self) -> int | None:
         return await self.store.next_due_ms()

@@ -10,7 +10,7 @@ like the others by running it unchanged.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from notify.core.inbox import Change
@@ -65,10 +65,12 @@ class Deleted:
 
 @dataclass(frozen=True, slots=True)
 class Due:
-    """What ``run_due`` did: rows that became visible, and rows deleted for expiry."""
+    """What ``run_due`` did: scheduled rows that came due, snoozed rows that woke, and rows
+    deleted for expiry."""
 
     woken: list[Notification]
     expired: list[Notification]
+    snoozed: list[Notification] = field(default_factory=list)
 
 
 class Store(Protocol):

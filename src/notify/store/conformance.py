@@ -503,8 +503,9 @@ async def test_scheduled_snoozed_and_expiring_rows_follow_the_clock(store: Store
     assert [r.id for r in swept.expired] == [expiring.id]
     assert await store.get_notifications("t1", [expiring.id]) == []
     woke = await store.run_due(NOW + 3_000, 10)
-    assert [r.id for r in woke.woken] == [plain.id]
-    assert (woke.woken[0].visible, woke.woken[0].snoozed_until_ms) == (True, 0)
+    assert woke.woken == []
+    assert [r.id for r in woke.snoozed] == [plain.id]
+    assert (woke.snoozed[0].visible, woke.snoozed[0].snoozed_until_ms) == (True, 0)
     assert await store.next_due_ms() is None
     assert await store.counts("t1", "u1", INBOX, NOW + 3_000) == Counts(2, 2, 2)
 

@@ -207,6 +207,7 @@ class MemoryStore:
 
     async def run_due(self, now_ms: int, limit: int) -> Due:
         woken: list[Notification] = []
+        snoozed: list[Notification] = []
         expired: list[Notification] = []
         while self._due and self._due[0][0] <= now_ms and len(woken) + len(expired) < 2 * limit:
             due_at, row_id = heapq.heappop(self._due)
@@ -227,11 +228,13 @@ class MemoryStore:
                 self._leave(inbox, row)
                 if row.snoozed_until_ms:
                     rules.wake(row)
+                    snoozed.append(row)
                 else:
                     row.visible = True
                 self._enter(inbox, row)
-                woken.append(row.copy())
-        return Due(woken, expired)
+                woken.append(row)
+        fresh = [r.copy() for r in woken if r not in snoozed]
+        return Due(fresh, expired, [r.copy() for r in snoozed])
 
     async def next_due_ms(self) -> int | None:
         while self._due:

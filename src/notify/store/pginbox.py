@@ -110,14 +110,14 @@ WAKE_SET = (
 
 WAKE_DUE = f"""
 WITH due AS (
-    SELECT id FROM notifications
+    SELECT id, snoozed_until_ms > 0 AS was_snoozed FROM notifications
     WHERE due_at_ms > 0 AND due_at_ms <= $1 AND NOT visible
     ORDER BY due_at_ms LIMIT $2
     FOR UPDATE SKIP LOCKED
 )
 UPDATE notifications SET {WAKE_SET}
 FROM due WHERE notifications.id = due.id
-RETURNING {", ".join(f"notifications.{c.name}" for c in columns.COLUMNS)}
+RETURNING {", ".join(f"notifications.{c.name}" for c in columns.COLUMNS)}, due.was_snoozed
 """
 
 EXPIRE_DUE = f"""

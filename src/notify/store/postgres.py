@@ -447,7 +447,11 @@ class PostgresStore:
         async with self._conn() as conn:
             woken = await conn.fetch(pginbox.WAKE_DUE, now_ms, limit)
             expired = await conn.fetch(pginbox.EXPIRE_DUE, now_ms, limit)
-        return Due([columns.to_row(r) for r in woken], [columns.to_row(r) for r in expired])
+        return Due(
+            [columns.to_row(r) for r in woken if not r["was_snoozed"]],
+            [columns.to_row(r) for r in expired],
+            [columns.to_row(r) for r in woken if r["was_snoozed"]],
+        )
 
     async def next_due_ms(self) -> int | None:
         async with self._conn() as conn:
