@@ -117,6 +117,6 @@ async def truncate(dsn: str) -> None:
     """Empties every table, so each test starts from nothing."""
     conn = await asyncpg.connect(dsn)
     try:
-        await conn.execute("TRUNCATE notifications, inbox_counts, devices")
+        await conn.execute("TRUNCATE notifications, inbox_counts, inbox_changes, devices")
     finally:
         await conn.close()

@@ -26,7 +26,16 @@ from notify.core.model import (
     ReadScope,
     Status,
 )
-from notify.store import Changed, Deleted, Due, Gauges, Selection, Store, StoredRow
+from notify.store import (
+    Changed,
+    Deleted,
+    Due,
+    Gauges,
+    LoggedChange,
+    Selection,
+    Store,
+    StoredRow,
+)
 from notify.store.conformance import *  # noqa: F403  (the suite's tests)
 
 
@@ -34,8 +43,24 @@ class ListStore:
     driver = "list"
 
     def __init__(self) -> None:
+        self.log: list[tuple[str, str, LoggedChange]] = []  # (tenant, user, entry)
         self.rows: list[Notification] = []
         self.devices: dict[tuple[str, str, int], Device] = {}
+
+    def _log(self, row: Notification, deleted: bool) -> int:
+        seq = len(self.log) + 1
+        self.log.append((row.tenant_id, row.user_id, LoggedChange(seq, row.id, deleted)))
+        return seq
+
+    async def changes_after(
+        self, tenant_id: str, user_id: str, after: int, limit: int
+    ) -> list[LoggedChange]:
+        mine = [e for t, u, e in self.log if (t, u) == (tenant_id, user_id) and e.seq > after]
+        return mine[:limit]
+
+    async def last_change(self, tenant_id: str, user_id: str) -> int:
+        mine = [e.seq for t, u, e in self.log if (t, u) == (tenant_id, user_id)]
+        return mine[-1] if mine else 0
 
     def _mine(self, tenant_id: str, user_id: str) -> list[Notification]:
         return sorted(
@@ -50,7 +75,7 @@ class ListStore:
             if same:
                 result.append(StoredRow(same[0].copy(), created=False))
                 continue
-            stored, replaced = row.copy(), ""
+            stored, replaced, logged = row.copy(), "", 0
             if row.collapse_key and row.channel is Channel.IN_APP:
                 for old in self._mine(row.tenant_id, row.user_id):
                     if (
@@ -62,9 +87,10 @@ class ListStore:
                         stored.collapsed_count = max(old.collapsed_count, 1) + 1
                         self.rows.remove(old)
                         replaced = old.id
+                        logged = self._log(old, True)
                         break
             self.rows.append(stored)
-            result.append(StoredRow(stored.copy(), created=True, replaced=replaced))
+            result.append(StoredRow(stored.copy(), True, replaced, logged if replaced else 0))
         return result
 
     async def mark_delivered(self, rows: Sequence[Notification], at_ms: int) -> None:
@@ -130,11 +156,13 @@ class ListStore:
         self, tenant_id: str, user_id: str, selection: Selection, change: rules.Change, now_ms: int
     ) -> Changed:
         changed = [
-            r.copy()
+            r
             for r in self._select(tenant_id, user_id, selection, now_ms)
             if rules.touchable(r, change, now_ms) and rules.apply(r, change, now_ms)
         ]
-        return Changed(changed, self._inbox_counts(tenant_id, user_id))
+        seq = max((self._log(r, False) for r in changed), default=0)
+        counts = self._inbox_counts(tenant_id, user_id)
+        return Changed([r.copy() for r in changed], counts, seq)
 
     async def delete(
         self, tenant_id: str, user_id: str, selection: Selection, now_ms: int
@@ -142,8 +170,9 @@ class ListStore:
         gone = self._select(tenant_id, user_id, selection, now_ms)
         for row in gone:
             self.rows.remove(row)
+        seq = max((self._log(r, True) for r in gone), default=0)
         ids = [r.id for r in sorted(gone, key=lambda r: r.key, reverse=True)]
-        return Deleted(ids, self._inbox_counts(tenant_id, user_id))
+        return Deleted(ids, self._inbox_counts(tenant_id, user_id), seq)
 
     async def counts(self, tenant_id: str, user_id: str, filter: Filter, now_ms: int) -> Counts:
         if filter.is_inbox:
@@ -168,8 +197,9 @@ class ListStore:
                 row.visible = True
         for row in expired:
             self.rows.remove(row)
+        changes = {(r.tenant_id, r.user_id): self._log(r, r in expired) for r in hidden + expired}
         fresh = [r.copy() for r in hidden if r not in snoozed]
-        return Due(fresh, [r.copy() for r in expired], [r.copy() for r in snoozed])
+        return Due(fresh, [r.copy() for r in expired], [r.copy() for r in snoozed], changes)
 
     async def next_due_ms(self) -> int | None:
         return min((r.due_at_ms() for r in self.rows if r.due_at_ms()), default=None)
@@ -179,7 +209,8 @@ class ListStore:
     ) -> Notification | None:
         for row in self._mine(tenant_id, user_id):
             if row.id == row_id:
-                rules.apply(row, rules.Change(rules.Mark.READ), at_ms)
+                if rules.apply(row, rules.Change(rules.Mark.READ), at_ms):
+                    self._log(row, False)
                 return row.copy()
         return None
 

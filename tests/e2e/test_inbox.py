@@ -467,3 +467,75 @@ def test_stream_ends_if_the_client_is_not_authenticated(
         stream.next()
     stream.close()
     assert ended.value.code == "unauthenticated"
+
+
+def test_a_resumed_stream_replays_missed_marks_and_deletes_exactly_once(
+    server: ServerThread, http: httpx.Client
+) -> None:
+    first = Watch(http, server)
+    first.next_of("counts")
+    http.post(server.internal_url(), json=notify_body("keep"))
+    http.post(server.internal_url(), json=notify_body("drop"))
+    kept = first.next_of("notification")
+    dropped = first.next_of("notification")
+    token = dropped["resumeToken"]
+    first.close()
+    # While the stream is away: a mark, a delete, a new row.
+    ok(mark(server, http, ids=[kept["notification"]["id"]], mark="MARK_READ"))
+    ok(call(server, http, "DeleteNotifications", ids=[dropped["notification"]["id"]]))
+    http.post(server.internal_url(), json=notify_body("new"))
+    resumed = ConnectStream(
+        http,
+        server.client_url("StreamEvents"),
+        dev_auth(),
+        {"resumeToken": token},
+        skip=("heartbeat", "counts"),
+    )
+    try:
+        missed_row = resumed.next()["notification"]
+        assert missed_row["notification"]["notificationId"] == "new"
+        update = resumed.next()["update"]
+        assert [n["id"] for n in update["notifications"]] == [kept["notification"]["id"]]
+        assert update["notifications"][0]["status"] == "DELIVERY_STATUS_READ"
+        assert update["deletedIds"] == [dropped["notification"]["id"]]
+        # Then live, and nothing twice: the next frame is the next change.
+        http.post(server.internal_url(), json=notify_body("live"))
+        assert resumed.next()["notification"]["notification"]["notificationId"] == "live"
+        latest = update["resumeToken"]
+    finally:
+        resumed.close()
+    # Resuming from the update's token replays only what came after it.
+    again = ConnectStream(
+        http,
+        server.client_url("StreamEvents"),
+        dev_auth(),
+        {"resumeToken": latest},
+        skip=("heartbeat", "counts"),
+    )
+    try:
+        assert again.next()["notification"]["notification"]["notificationId"] == "live"
+        http.post(server.internal_url(), json=notify_body("after"))
+        assert again.next()["notification"]["notification"]["notificationId"] == "after"
+    finally:
+        again.close()
+
+
+def test_old_resume_tokens_still_replay_rows(server: ServerThread, http: httpx.Client) -> None:
+    """Tokens made before the change log (r1:) resume rows as they always did."""
+    import base64
+
+    http.post(server.internal_url(), json=notify_body("base"))
+    [row] = ok(call(server, http, "GetNotifications"))["notifications"]
+    legacy = base64.urlsafe_b64encode(f"r1:{row['createdAtMs']}:{row['id']}".encode())
+    http.post(server.internal_url(), json=notify_body("next"))
+    stream = ConnectStream(
+        http,
+        server.client_url("StreamEvents"),
+        dev_auth(),
+        {"resumeToken": legacy.decode().rstrip("=")},
+        skip=("heartbeat", "counts"),
+    )
+    try:
+        assert stream.next()["notification"]["notification"]["notificationId"] == "next"
+    finally:
+        stream.close()

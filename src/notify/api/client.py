@@ -8,7 +8,7 @@ the Authentication interceptor has checked them before any handler runs, and
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from connectrpc.code import Code
 from connectrpc.errors import ConnectError
@@ -29,7 +29,7 @@ from notify.core.commands import (
 )
 from notify.core.cursors import encode_cursor, encode_resume_token
 from notify.core.errors import ResourceExhausted, Unimplemented
-from notify.core.model import INBOX, Counts, Filter, Notification
+from notify.core.model import INBOX, Counts, Filter, Notification, PageKey
 from notify.metrics import Metrics
 from notify.realtime.hub import (
     CloseReason,
@@ -52,11 +52,32 @@ _CLOSE_CODES = {
 }
 
 
-def _notification_event(session_id: str, row: Notification) -> pb.StreamEvent:
+# The smallest UUIDv7: a position before every row of a millisecond.
+FIRST_ID = "00000000-0000-7000-8000-000000000000"
+
+
+def _notification_event(session_id: str, row: Notification, change: int = 0) -> pb.StreamEvent:
     return pb.StreamEvent(
         session_id=session_id,
         notification=pb.NotificationEvent(
-            notification=notification_to_pb(row), resume_token=encode_resume_token(row.key)
+            notification=notification_to_pb(row),
+            resume_token=encode_resume_token(row.key, change),
+        ),
+    )
+
+
+def _update_event(
+    session_id: str,
+    rows: Sequence[Notification],
+    deleted_ids: Sequence[str],
+    resume_token: str,
+) -> pb.StreamEvent:
+    return pb.StreamEvent(
+        session_id=session_id,
+        update=pb.NotificationUpdateEvent(
+            notifications=[notification_to_pb(row) for row in rows],
+            deleted_ids=deleted_ids,
+            resume_token=resume_token,
         ),
     )
 
@@ -74,14 +95,6 @@ def _event(session_id: str, event: Event) -> pb.StreamEvent:
         )
     if isinstance(event, CountsPush):
         return _counts_event(session_id, event.counts)
-    if isinstance(event, UpdatePush):
-        return pb.StreamEvent(
-            session_id=session_id,
-            update=pb.NotificationUpdateEvent(
-                notifications=[notification_to_pb(row) for row in event.rows],
-                deleted_ids=event.deleted_ids,
-            ),
-        )
     assert isinstance(event, DataChangePush)
     return pb.StreamEvent(
         session_id=session_id,
@@ -109,7 +122,7 @@ class ClientService:
         if not self._live_enabled:
             raise Unimplemented("live streaming is switched off on this server")
         device_type = stream_device_type(request.device_type)
-        resume_after = build_resume_position(request.resume_token)
+        position = build_resume_position(request.resume_token)
         try:
             session = self._notifier.open_session(principal, device_type)
         except ResourceExhausted:
@@ -133,14 +146,37 @@ class ClientService:
             sent_heartbeat.inc()
             yield _counts_event(session_id, await self._notifier.counts(principal, INBOX))
             sent_counts.inc()
-            # Registered first, replayed second: whatever is created meanwhile is
-            # queued live, and the replayed ids are skipped when it comes out.
+            # Where this stream is, for the resume tokens it hands out: the last
+            # row it had, and the last change of the inbox it had.
+            if position is not None:
+                last_key = position.key
+                last_change = position.change or 0
+            else:
+                last_key = PageKey(self._clock.now_ms(), FIRST_ID)
+                last_change = await self._notifier.last_change(principal)
+            # Registered first, replayed second: whatever happens meanwhile is
+            # queued live, and what the replay covered is skipped when it comes out.
             replayed: set[str] = set()
-            if resume_after is not None:
-                for row in await self._notifier.missed_since(principal, resume_after):
+            replayed_change = 0
+            if position is not None:
+                for row in await self._notifier.missed_since(principal, position.key):
                     replayed.add(row.id)
+                    last_key = row.key
                     sent_notification.inc()
-                    yield _notification_event(session_id, row)
+                    yield _notification_event(session_id, row, last_change)
+                if position.change is not None:
+                    missed = await self._notifier.missed_changes(
+                        principal, position.change, replayed
+                    )
+                    replayed_change = last_change = missed.change
+                    if missed.rows or missed.deleted_ids:
+                        sent_update.inc()
+                        yield _update_event(
+                            session_id,
+                            missed.rows,
+                            missed.deleted_ids,
+                            encode_resume_token(last_key, last_change),
+                        )
             while True:
                 try:
                     event = await session.next()
@@ -156,12 +192,25 @@ class ClientService:
                         continue
                     latency.observe((time.perf_counter_ns() - event.stored_at_ns) / 1e9)
                     sent_notification.inc()
-                elif isinstance(event, Heartbeat):
+                    last_key = max(last_key, row.key)
+                    yield _notification_event(session_id, row, last_change)
+                    continue
+                if isinstance(event, UpdatePush):
+                    if event.change and event.change <= replayed_change:
+                        continue  # the replay already carried it
+                    last_change = max(last_change, event.change)
+                    sent_update.inc()
+                    yield _update_event(
+                        session_id,
+                        event.rows,
+                        event.deleted_ids,
+                        encode_resume_token(last_key, last_change),
+                    )
+                    continue
+                if isinstance(event, Heartbeat):
                     sent_heartbeat.inc()
                 elif isinstance(event, CountsPush):
                     sent_counts.inc()
-                elif isinstance(event, UpdatePush):
-                    sent_update.inc()
                 else:
                     sent_data_change.inc()
                 yield _event(session_id, event)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from enum import IntEnum
 from typing import TypeVar
 
-from notify.core.cursors import decode_cursor, decode_resume_token
+from notify.core.cursors import ResumePosition, decode_cursor, decode_resume_token
 from notify.core.errors import InvalidArgument
 from notify.core.inbox import Change
 from notify.core.model import (
@@ -26,7 +26,6 @@ from notify.core.model import (
     DeviceType,
     Filter,
     Mark,
-    PageKey,
     PageRequest,
     ReadScope,
     Severity,
@@ -474,7 +473,7 @@ def build_page_request(
     )
 
 
-def build_resume_position(resume_token: str) -> PageKey | None:
+def build_resume_position(resume_token: str) -> ResumePosition | None:
     """Where a resuming stream continues from; None for a live-only stream."""
     return decode_resume_token(resume_token)
 

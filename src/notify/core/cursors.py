@@ -10,12 +10,14 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
+from dataclasses import dataclass
 
 from notify.core.errors import InvalidArgument
 from notify.core.model import PageKey
 
 _CURSOR_PREFIX = "v1:"
 _RESUME_PREFIX = "r1:"
+_RESUME2_PREFIX = "r2:"
 # A position holds a 19-digit number and a UUID; anything much longer is not one.
 _MAX_TOKEN_LENGTH = 512
 
@@ -57,15 +59,44 @@ def decode_cursor(cursor: str) -> PageKey | None:
     return _decode_position(_CURSOR_PREFIX, cursor, invalid)
 
 
-def encode_resume_token(key: PageKey) -> str:
-    return _encode_position(_RESUME_PREFIX, key)
+@dataclass(frozen=True, slots=True)
+class ResumePosition:
+    """Where a stream was: the last row it had, and the last inbox change it had.
+
+    ``change`` is None for tokens made before the inbox's change log (``r1:``):
+    such a stream gets the rows it missed, not the state changes.
+    """
+
+    key: PageKey
+    change: int | None
 
 
-def decode_resume_token(token: str) -> PageKey | None:
+def encode_resume_token(key: PageKey, change: int = 0) -> str:
+    """``r2:<created_at_ms>:<row id>:<change seq>``, base64url."""
+    raw = f"{_RESUME2_PREFIX}{key.created_at_ms}:{key.id}:{change}".encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def decode_resume_token(token: str) -> ResumePosition | None:
     """Empty means live only; anything not made by encode_resume_token is INVALID_ARGUMENT."""
     if not token:
         return None
     invalid = InvalidArgument(
-        "resume_token is malformed; pass the resume_token of a received notification"
+        "resume_token is malformed; pass the resume_token of a received event"
     )
-    return _decode_position(_RESUME_PREFIX, token, invalid)
+    if len(token) > _MAX_TOKEN_LENGTH:
+        raise invalid
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise invalid from None
+    if raw.startswith(_RESUME_PREFIX):
+        return ResumePosition(_decode_position(_RESUME_PREFIX, token, invalid), None)
+    if not raw.startswith(_RESUME2_PREFIX):
+        raise invalid
+    head, sep, change = raw.rpartition(":")
+    if not sep or not change.isdigit() or len(change) > 19:
+        raise invalid
+    legacy = _RESUME_PREFIX + head[len(_RESUME2_PREFIX) :]
+    encoded = base64.urlsafe_b64encode(legacy.encode()).rstrip(b"=").decode("ascii")
+    return ResumePosition(_decode_position(_RESUME_PREFIX, encoded, invalid), int(change))

@@ -74,6 +74,7 @@ class InboxChanged:
     rows: tuple[Notification, ...] = ()
     deleted_ids: tuple[str, ...] = ()
     counts: Counts | None = None
+    change: int = 0  # the user's change-log position after it (0: not logged)
 
 
 Request = NotificationsCreated | DataChangePublished

@@ -55,6 +55,7 @@ class UpdatePush:
 
     rows: tuple[Notification, ...]
     deleted_ids: tuple[str, ...]
+    change: int = 0
 
 
 @dataclass(frozen=True, slots=True)

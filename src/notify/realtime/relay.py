@@ -48,7 +48,7 @@ class LiveRelay:
             if not self._hub.has_sessions(event.tenant_id, event.user_id):
                 return
             if event.rows or event.deleted_ids:
-                update = UpdatePush(event.rows, event.deleted_ids)
+                update = UpdatePush(event.rows, event.deleted_ids, event.change)
                 self._hub.publish(event.tenant_id, event.user_id, update)
             if event.counts is not None:
                 self._hub.publish(event.tenant_id, event.user_id, CountsPush(event.counts))

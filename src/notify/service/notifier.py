@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from notify.auth import Principal
@@ -130,7 +130,12 @@ class Notifier:
         for item in stored:
             if item.replaced:
                 self._bus.tell(
-                    InboxChanged(item.row.tenant_id, item.row.user_id, deleted_ids=(item.replaced,))
+                    InboxChanged(
+                        item.row.tenant_id,
+                        item.row.user_id,
+                        deleted_ids=(item.replaced,),
+                        change=item.replaced_change,
+                    )
                 )
         await self._send(command.address, [s.row for s in stored if s.created and s.row.visible])
         if p.deliver_at_ms or p.expires_at_ms:
@@ -234,6 +239,7 @@ class Notifier:
                     principal.user_id,
                     rows=tuple(changed.rows),
                     counts=changed.counts,
+                    change=changed.change,
                 )
             )
             if change.mark is Mark.SNOOZED:
@@ -252,6 +258,7 @@ class Notifier:
                     principal.user_id,
                     deleted_ids=tuple(deleted.ids),
                     counts=deleted.counts,
+                    change=deleted.change,
                 )
             )
         return deleted
@@ -274,7 +281,10 @@ class Notifier:
             changed[(row.tenant_id, row.user_id)][1].append(row.id)
         by_tenant: dict[str, list[str]] = defaultdict(list)
         for (tenant_id, user_id), (rows, deleted) in changed.items():
-            self._bus.tell(InboxChanged(tenant_id, user_id, tuple(rows), tuple(deleted)))
+            change = due.changes.get((tenant_id, user_id), 0)
+            self._bus.tell(
+                InboxChanged(tenant_id, user_id, tuple(rows), tuple(deleted), change=change)
+            )
             by_tenant[tenant_id].append(user_id)
         for tenant_id, users in by_tenant.items():
             await self._tell_counts(tenant_id, users)
@@ -296,12 +306,14 @@ class Notifier:
             raise NotFound("no notification with that id")
         if row.read_at_ms == now:  # it changed now: every open stream of the user hears of it
             counts = await self.store.inbox_counts(principal.tenant_id, [principal.user_id])
+            change = await self.store.last_change(principal.tenant_id, principal.user_id)
             self._bus.tell(
                 InboxChanged(
                     principal.tenant_id,
                     principal.user_id,
                     rows=(row,),
                     counts=counts[principal.user_id],
+                    change=change,
                 )
             )
         return row
@@ -349,6 +361,38 @@ class Notifier:
             await self.store.mark_delivered(pending, delivered.at_ms)
         return rows
 
+    async def last_change(self, principal: Principal) -> int:
+        return await self.store.last_change(principal.tenant_id, principal.user_id)
+
+    async def missed_changes(
+        self, principal: Principal, after: int, skip: set[str]
+    ) -> MissedChanges:
+        """The state changes after change-log position ``after``, each row once, as it is now.
+
+        Rows in ``skip`` (just replayed whole) are left out. Past the replay
+        bound, OUT_OF_RANGE.
+        """
+        limit = self._max_replay
+        entries = await self.store.changes_after(
+            principal.tenant_id, principal.user_id, after, limit + 1
+        )
+        if len(entries) > limit:
+            raise OutOfRange(
+                f"more than {limit} inbox changes were missed; "
+                "page with GetNotifications and reconnect without a resume_token"
+            )
+        last: dict[str, bool] = {}
+        for entry in entries:
+            last[entry.row_id] = entry.deleted
+        deleted = tuple(row_id for row_id, gone in last.items() if gone)
+        wanted = [row_id for row_id, gone in last.items() if not gone and row_id not in skip]
+        rows = tuple(
+            row
+            for row in await self.store.get_notifications(principal.tenant_id, wanted)
+            if row.user_id == principal.user_id
+        )
+        return MissedChanges(rows, deleted, entries[-1].seq if entries else after)
+
     async def publish_data_change(self, command: DataChangeCommand) -> int:
         """Hints every live session of the users, on every replica; see DataChangeRounds."""
         replies: list[Reply] = await self._bus.ask(
@@ -368,6 +412,13 @@ class Notifier:
                 principal.tenant_id, principal.user_id, ack.session_id, ack.idempotency_key
             )
         )
+
+
+@dataclass(frozen=True, slots=True)
+class MissedChanges:
+    rows: tuple[Notification, ...]
+    deleted_ids: tuple[str, ...]
+    change: int  # the position after them
 
 
 def _reachable(row: Notification, now_ms: int) -> bool:

@@ -25,6 +25,11 @@ from notify.core.model import (
     PageRequest,
 )
 
+TOO_FAR_BEHIND = (
+    "the inbox changed more than this server keeps since that resume_token; "
+    "page with GetNotifications and reconnect without a resume_token"
+)
+
 # A driver's own gauges (for example its connection pool), by state label.
 Gauges = Mapping[str, Callable[[], float]]
 
@@ -39,6 +44,7 @@ class StoredRow:
     row: Notification
     created: bool
     replaced: str = ""
+    replaced_change: int = 0  # the change-log position of that deletion
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,16 +57,30 @@ class Selection:
 
 @dataclass(frozen=True, slots=True)
 class Changed:
-    """The new state of the rows a mark changed, and the user's inbox counts after it."""
+    """The new state of the rows a mark changed, and the user's inbox counts after it.
+
+    ``change`` is the change-log position of the last of these changes (0: none).
+    """
 
     rows: list[Notification]
     counts: Counts
+    change: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class Deleted:
     ids: list[str]
     counts: Counts
+    change: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedChange:
+    """One entry of a user's change log: the row changed, or was deleted."""
+
+    seq: int
+    row_id: str
+    deleted: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +91,8 @@ class Due:
     woken: list[Notification]
     expired: list[Notification]
     snoozed: list[Notification] = field(default_factory=list)
+    # (tenant, user) -> the change-log position of that user's last change here
+    changes: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
 class Store(Protocol):
@@ -148,6 +170,19 @@ class Store(Protocol):
 
     async def next_due_ms(self) -> int | None:
         """The earliest time ``run_due`` would have work, if any is scheduled."""
+        ...
+
+    async def changes_after(
+        self, tenant_id: str, user_id: str, after: int, limit: int
+    ) -> list[LoggedChange]:
+        """The user's logged changes after position ``after``, oldest first, at most ``limit``.
+
+        Raises OutOfRange when entries after ``after`` have been trimmed away.
+        """
+        ...
+
+    async def last_change(self, tenant_id: str, user_id: str) -> int:
+        """The user's latest change-log position (0: none yet)."""
         ...
 
     async def mark_read(

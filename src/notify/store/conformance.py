@@ -520,6 +520,36 @@ async def test_hidden_rows_are_not_listed_counted_or_replayed(store: Store) -> N
     assert touched.rows == []
 
 
+async def test_the_change_log_records_every_state_change_in_order(store: Store) -> None:
+    rows = [make_row(i) for i in range(3)]
+    await store.create_notifications(rows)
+    assert await store.last_change("t1", "u1") == 0  # creating is not a state change
+    read = await store.mark("t1", "u1", Selection(ids=(rows[0].id,)), Change(Mark.READ), NOW)
+    assert read.change > 0
+    assert await store.mark_read("t1", "u1", rows[1].id, NOW) is not None
+    gone = await store.delete("t1", "u1", Selection(ids=(rows[2].id,)), NOW)
+    assert gone.change > read.change
+    first = make_row(5, collapse_key="k")
+    await store.create_notifications([first])
+    await store.create_notifications([make_row(6, collapse_key="k")])  # collapses ``first``
+    entries = await store.changes_after("t1", "u1", 0, 100)
+    assert [(e.row_id, e.deleted) for e in entries] == [
+        (rows[0].id, False),
+        (rows[1].id, False),
+        (rows[2].id, True),
+        (first.id, True),
+    ]
+    assert [e.seq for e in entries] == sorted(e.seq for e in entries)
+    assert await store.last_change("t1", "u1") == entries[-1].seq
+    assert await store.changes_after("t1", "u1", entries[1].seq, 100) == entries[2:]
+    assert await store.changes_after("t1", "u1", 0, 2) == entries[:2]
+    assert await store.changes_after("t1", "nobody", 0, 100) == []
+    # A repeat that changes nothing logs nothing.
+    again = await store.mark("t1", "u1", Selection(ids=(rows[0].id,)), Change(Mark.READ), NOW)
+    assert again.change == 0
+    assert await store.last_change("t1", "u1") == entries[-1].seq
+
+
 # What ``from notify.store.conformance import *`` brings: the tests and the helpers.
 __all__ = [
     "ADVERSARIAL",

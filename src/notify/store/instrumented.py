@@ -19,7 +19,16 @@ from notify.core.model import (
     PageKey,
     PageRequest,
 )
-from notify.store import Changed, Deleted, Due, Gauges, Selection, Store, StoredRow
+from notify.store import (
+    Changed,
+    Deleted,
+    Due,
+    Gauges,
+    LoggedChange,
+    Selection,
+    Store,
+    StoredRow,
+)
 
 T = TypeVar("T")
 
@@ -42,6 +51,8 @@ class InstrumentedStore:
                 "inbox_counts",
                 "run_due",
                 "next_due_ms",
+                "changes_after",
+                "last_change",
                 "mark_read",
                 "upsert_device",
                 "list_devices",
@@ -110,6 +121,16 @@ class InstrumentedStore:
 
     async def next_due_ms(self) -> int | None:
         return await self._timed("next_due_ms", self.inner.next_due_ms())
+
+    async def changes_after(
+        self, tenant_id: str, user_id: str, after: int, limit: int
+    ) -> list[LoggedChange]:
+        return await self._timed(
+            "changes_after", self.inner.changes_after(tenant_id, user_id, after, limit)
+        )
+
+    async def last_change(self, tenant_id: str, user_id: str) -> int:
+        return await self._timed("last_change", self.inner.last_change(tenant_id, user_id))
 
     async def mark_read(
         self, tenant_id: str, user_id: str, row_id: str, at_ms: int

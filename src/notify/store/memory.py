@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import bisect
 import heapq
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from notify.core import inbox as rules
+from notify.core.errors import OutOfRange
 from notify.core.model import (
     Channel,
     Counts,
@@ -31,7 +33,16 @@ from notify.core.model import (
     ReadScope,
     Status,
 )
-from notify.store import Changed, Deleted, Due, Gauges, Selection, StoredRow
+from notify.store import (
+    TOO_FAR_BEHIND,
+    Changed,
+    Deleted,
+    Due,
+    Gauges,
+    LoggedChange,
+    Selection,
+    StoredRow,
+)
 
 
 @dataclass(slots=True)
@@ -44,6 +55,9 @@ class _Inbox:
     unseen_count: int = 0
     # collapse_key -> ids of rows carrying it (few per key)
     collapse: dict[str, set[str]] = field(default_factory=dict)
+    # The change log, newest last, bounded; ``trimmed`` is the last position dropped.
+    changes: deque[LoggedChange] = field(default_factory=lambda: deque(maxlen=MAX_LOGGED))
+    trimmed: int = 0
 
     @property
     def counts(self) -> Counts:
@@ -51,6 +65,9 @@ class _Inbox:
 
 
 _RowKey = tuple[str, str, str, int]
+
+# Changes kept per user: a stream further behind is told OUT_OF_RANGE.
+MAX_LOGGED = 20_000
 
 
 def _in_inbox(row: Notification) -> bool:
@@ -67,6 +84,14 @@ class MemoryStore:
         self._devices: dict[tuple[str, str], dict[DeviceType, Device]] = {}
         # (due_at_ms, row id): stale entries are skipped when popped.
         self._due: list[tuple[int, str]] = []
+        self._seq = 0  # change-log positions, one sequence for every user
+
+    def _log(self, inbox: _Inbox, row_id: str, deleted: bool) -> int:
+        self._seq += 1
+        if len(inbox.changes) == inbox.changes.maxlen:
+            inbox.trimmed = inbox.changes[0].seq
+        inbox.changes.append(LoggedChange(self._seq, row_id, deleted))
+        return self._seq
 
     # ------------------------------------------------------------ bookkeeping
 
@@ -124,6 +149,7 @@ class MemoryStore:
             stored = row.copy()
             inbox = self._inbox(row.tenant_id, row.user_id)
             replaced = self._collapse(inbox, stored)
+            replaced_change = self._log(inbox, replaced, True) if replaced else 0
             self._by_key[key] = stored
             self._by_id[stored.id] = stored
             _insert(inbox.keys, stored.key)
@@ -131,7 +157,7 @@ class MemoryStore:
             if stored.collapse_key:
                 inbox.collapse.setdefault(stored.collapse_key, set()).add(stored.id)
             self._enter(inbox, stored)
-            result.append(StoredRow(stored.copy(), created=True, replaced=replaced))
+            result.append(StoredRow(stored.copy(), True, replaced, replaced_change))
         return result
 
     def _collapse(self, inbox: _Inbox, new: Notification) -> str:
@@ -160,7 +186,8 @@ class MemoryStore:
         stored = inbox.rows.get(row_id) if inbox else None
         if inbox is None or stored is None:
             return None
-        self._change(inbox, stored, rules.Change(Mark.READ), at_ms)
+        if self._change(inbox, stored, rules.Change(Mark.READ), at_ms):
+            self._log(inbox, stored.id, False)
         return stored.copy()
 
     def _change(self, inbox: _Inbox, row: Notification, change: rules.Change, now_ms: int) -> bool:
@@ -176,10 +203,12 @@ class MemoryStore:
         if inbox is None:
             return Changed([], Counts())
         changed: list[Notification] = []
+        seq = 0
         for row in list(self._select(inbox, selection, now_ms)):
             if rules.touchable(row, change, now_ms) and self._change(inbox, row, change, now_ms):
                 changed.append(row.copy())
-        return Changed(changed, inbox.counts)
+                seq = self._log(inbox, row.id, False)
+        return Changed(changed, inbox.counts, seq)
 
     async def delete(
         self, tenant_id: str, user_id: str, selection: Selection, now_ms: int
@@ -188,10 +217,12 @@ class MemoryStore:
         if inbox is None:
             return Deleted([], Counts())
         ids: list[str] = []
+        seq = 0
         for row in list(self._select(inbox, selection, now_ms)):
             self._forget(inbox, row)
             ids.append(row.id)
-        return Deleted(ids, inbox.counts)
+            seq = self._log(inbox, row.id, True)
+        return Deleted(ids, inbox.counts, seq)
 
     def _select(self, inbox: _Inbox, selection: Selection, now_ms: int) -> Iterable[Notification]:
         if selection.filter is None:
@@ -209,6 +240,7 @@ class MemoryStore:
         woken: list[Notification] = []
         snoozed: list[Notification] = []
         expired: list[Notification] = []
+        changes: dict[tuple[str, str], int] = {}
         while self._due and self._due[0][0] <= now_ms and len(woken) + len(expired) < 2 * limit:
             due_at, row_id = heapq.heappop(self._due)
             row = self._by_id.get(row_id)
@@ -221,6 +253,7 @@ class MemoryStore:
                     break
                 self._forget(inbox, row)
                 expired.append(row.copy())
+                changes[(row.tenant_id, row.user_id)] = self._log(inbox, row.id, True)
             else:
                 if len(woken) >= limit:
                     heapq.heappush(self._due, (due_at, row_id))
@@ -233,8 +266,9 @@ class MemoryStore:
                     row.visible = True
                 self._enter(inbox, row)
                 woken.append(row)
+                changes[(row.tenant_id, row.user_id)] = self._log(inbox, row.id, False)
         fresh = [r.copy() for r in woken if r not in snoozed]
-        return Due(fresh, expired, [r.copy() for r in snoozed])
+        return Due(fresh, expired, [r.copy() for r in snoozed], changes)
 
     async def next_due_ms(self) -> int | None:
         while self._due:
@@ -325,6 +359,26 @@ class MemoryStore:
             inbox = self._inboxes.get((tenant_id, user_id))
             result[user_id] = inbox.counts if inbox is not None else Counts()
         return result
+
+    async def changes_after(
+        self, tenant_id: str, user_id: str, after: int, limit: int
+    ) -> list[LoggedChange]:
+        inbox = self._inboxes.get((tenant_id, user_id))
+        if inbox is None:
+            return []
+        if after < inbox.trimmed:
+            raise OutOfRange(TOO_FAR_BEHIND)
+        found: list[LoggedChange] = []
+        for entry in inbox.changes:
+            if entry.seq > after:
+                found.append(entry)
+                if len(found) >= limit:
+                    break
+        return found
+
+    async def last_change(self, tenant_id: str, user_id: str) -> int:
+        inbox = self._inboxes.get((tenant_id, user_id))
+        return inbox.changes[-1].seq if inbox is not None and inbox.changes else 0
 
     async def upsert_device(self, device: Device) -> None:
         self._devices.setdefault((device.tenant_id, device.user_id), {})[device.device_type] = (

@@ -108,16 +108,22 @@ WAKE_SET = (
     f"status = CASE WHEN snoozed_until_ms > 0 AND status = 4 THEN {UNREAD_AGAIN} ELSE status END"
 )
 
+LOG = "INSERT INTO inbox_changes (tenant_id, user_id, row_id, deleted, at_ms)"
+
 WAKE_DUE = f"""
 WITH due AS (
     SELECT id, snoozed_until_ms > 0 AS was_snoozed FROM notifications
     WHERE due_at_ms > 0 AND due_at_ms <= $1 AND NOT visible
     ORDER BY due_at_ms LIMIT $2
     FOR UPDATE SKIP LOCKED
-)
-UPDATE notifications SET {WAKE_SET}
-FROM due WHERE notifications.id = due.id
-RETURNING {", ".join(f"notifications.{c.name}" for c in columns.COLUMNS)}, due.was_snoozed
+),
+woken AS (
+    UPDATE notifications SET {WAKE_SET}
+    FROM due WHERE notifications.id = due.id
+    RETURNING {", ".join(f"notifications.{c.name}" for c in columns.COLUMNS)}, due.was_snoozed
+),
+logged AS ({LOG} SELECT tenant_id, user_id, id, false, $1 FROM woken RETURNING row_id, seq)
+SELECT woken.*, logged.seq AS change_seq FROM woken JOIN logged ON logged.row_id = woken.id
 """
 
 EXPIRE_DUE = f"""
@@ -126,9 +132,28 @@ WITH due AS (
     WHERE due_at_ms > 0 AND due_at_ms <= $1 AND visible
     ORDER BY due_at_ms LIMIT $2
     FOR UPDATE SKIP LOCKED
+),
+expired AS (DELETE FROM notifications n USING due WHERE n.id = due.id RETURNING {N_COLUMNS}),
+logged AS ({LOG} SELECT tenant_id, user_id, id, true, $1 FROM expired RETURNING row_id, seq)
+SELECT expired.*, logged.seq AS change_seq FROM expired JOIN logged ON logged.row_id = expired.id
+"""
+
+# A week of changes is kept: resuming streams further back page their inbox.
+TRIM_CHANGES = """
+DELETE FROM inbox_changes WHERE seq IN (
+    SELECT seq FROM inbox_changes WHERE at_ms < $1 ORDER BY at_ms LIMIT 10000
 )
-DELETE FROM notifications n USING due WHERE n.id = due.id
-RETURNING {N_COLUMNS}
+"""
+CHANGE_LOG_AGE_MS = 7 * 24 * 3600 * 1000
+
+CHANGES_AFTER = """
+SELECT seq, row_id, deleted FROM inbox_changes
+WHERE tenant_id = $1 AND user_id = $2 AND seq > $3
+ORDER BY seq LIMIT $4
+"""
+
+LAST_CHANGE = """
+SELECT max(seq) FROM inbox_changes WHERE tenant_id = $1 AND user_id = $2
 """
 
 NEXT_DUE = "SELECT min(due_at_ms) FROM notifications WHERE due_at_ms > 0"
@@ -146,15 +171,17 @@ WHERE tenant_id = $1 AND user_id = ANY($2::text[])
 # concurrent Notify calls with one key end with one row, not two.
 COLLAPSE_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
 
-COLLAPSE = """
+COLLAPSE = f"""
 WITH old AS (
     DELETE FROM notifications o
     WHERE o.tenant_id = $1 AND o.user_id = $2 AND o.collapse_key = $3 AND o.id <> $4
       AND o.channel = 1 AND o.status < 4 AND o.archived_at_ms = 0
     RETURNING o.id, o.collapsed_count
-)
+),
+logged AS ({LOG} SELECT $1::text, $2::text, id, true, $5::bigint FROM old RETURNING seq)
 UPDATE notifications n
 SET collapsed_count = greatest((SELECT max(collapsed_count) FROM old), 1) + 1
 WHERE n.id = $4 AND EXISTS (SELECT 1 FROM old)
-RETURNING (SELECT min(id::text) FROM old) AS replaced, n.collapsed_count
+RETURNING (SELECT min(id::text) FROM old) AS replaced, n.collapsed_count,
+    (SELECT max(seq) FROM logged) AS change_seq
 """

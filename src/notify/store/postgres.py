@@ -39,7 +39,7 @@ from notify.core.model import (
     PageRequest,
     ReadScope,
 )
-from notify.store import Changed, Deleted, Due, Gauges, Selection, StoredRow, pginbox
+from notify.store import Changed, Deleted, Due, Gauges, LoggedChange, Selection, StoredRow, pginbox
 from notify.store import pgcolumns as columns
 from notify.store.migrate import migrate
 from notify.store.pginbox import Params
@@ -101,7 +101,8 @@ WITH updated AS (
         seen_at_ms = CASE WHEN seen_at_ms = 0 THEN $4 ELSE seen_at_ms END
     WHERE tenant_id = $1 AND user_id = $2 AND id = $3 AND (status <> 4 OR seen_at_ms = 0)
     RETURNING {_COLUMNS}
-)
+),
+logged AS ({pginbox.LOG} SELECT tenant_id, user_id, id, false, $4 FROM updated)
 SELECT * FROM updated
 UNION ALL
 SELECT {_COLUMNS} FROM notifications
@@ -299,7 +300,7 @@ class PostgresStore:
     async def _insert(self, rows: Sequence[Notification]) -> list[StoredRow]:
         chunks = _chunks(rows)
         collapsing = any(row.collapse_key for row in rows)
-        replaced: dict[str, str] = {}
+        replaced: dict[str, tuple[str, int]] = {}
         async with self._conn() as conn:
             inserted: set[str] = set()
             if len(chunks) == 1 and not collapsing:
@@ -316,7 +317,7 @@ class PostgresStore:
                         ):
                             await self._collapse(conn, row, replaced)
             if len(inserted) == len(rows):
-                return [StoredRow(row, True, replaced.get(row.id, "")) for row in rows]
+                return [StoredRow(row, True, *replaced.get(row.id, ("", 0))) for row in rows]
             # A retry, or two calls for the same key in this batch: read back
             # what is stored, in statements of their own so they see rows
             # another caller committed since this one began.
@@ -336,7 +337,7 @@ class PostgresStore:
         result: list[StoredRow] = []
         for row in rows:
             if row.id in inserted:
-                result.append(StoredRow(row, True, replaced.get(row.id, "")))
+                result.append(StoredRow(row, True, *replaced.get(row.id, ("", 0))))
             else:
                 key = (row.tenant_id, row.user_id, row.notification_id, int(row.channel))
                 result.append(StoredRow(by_key[key].copy(), created=False))
@@ -344,17 +345,22 @@ class PostgresStore:
 
     @staticmethod
     async def _collapse(
-        conn: asyncpg.Connection, row: Notification, replaced: dict[str, str]
+        conn: asyncpg.Connection, row: Notification, replaced: dict[str, tuple[str, int]]
     ) -> None:
         """Deletes the row the new one replaces; records its id and the new count."""
         await conn.execute(
             pginbox.COLLAPSE_LOCK, f"{row.tenant_id}\x1f{row.user_id}\x1f{row.collapse_key}"
         )
         record = await conn.fetchrow(
-            pginbox.COLLAPSE, row.tenant_id, row.user_id, row.collapse_key, uuid.UUID(row.id)
+            pginbox.COLLAPSE,
+            row.tenant_id,
+            row.user_id,
+            row.collapse_key,
+            uuid.UUID(row.id),
+            row.created_at_ms,
         )
         if record is not None:
-            replaced[row.id] = str(record["replaced"])
+            replaced[row.id] = (str(record["replaced"]), int(record["change_seq"]))
             row.collapsed_count = int(record["collapsed_count"])
 
     @staticmethod
@@ -397,14 +403,18 @@ class PostgresStore:
         assignments, conditions = pginbox.change_sql(change, params, now)
         conditions += pginbox.selection_sql(_valid_ids(selection), params, now)
         query = (
-            f"UPDATE notifications SET {assignments} "
+            f"WITH changed AS (UPDATE notifications SET {assignments} "
             f"WHERE tenant_id = $1 AND user_id = $2 AND {' AND '.join(conditions)} "
-            f"RETURNING {_COLUMNS}"
+            f"RETURNING {_COLUMNS}), "
+            f"logged AS ({pginbox.LOG} SELECT tenant_id, user_id, id, false, {now} "
+            "FROM changed RETURNING seq) "
+            "SELECT changed.*, (SELECT max(seq) FROM logged) AS change_seq FROM changed"
         )
         async with self._conn() as conn:
             records = await conn.fetch(query, *params.values)
             counts = _counts(await conn.fetchrow(pginbox.INBOX_COUNTS, tenant_id, user_id))
-        return Changed([columns.to_row(r) for r in records], counts)
+        logged = int(records[0]["change_seq"]) if records else 0
+        return Changed([columns.to_row(r) for r in records], counts, logged)
 
     async def delete(
         self, tenant_id: str, user_id: str, selection: Selection, now_ms: int
@@ -413,15 +423,20 @@ class PostgresStore:
         # By ids the clock plays no part (and an unused parameter has no type).
         now = params.add(now_ms) if selection.filter is not None else ""
         conditions = pginbox.selection_sql(_valid_ids(selection), params, now)
+        at = params.add(now_ms)
         query = (
-            "DELETE FROM notifications WHERE tenant_id = $1 AND user_id = $2 AND "
-            f"{' AND '.join(conditions)} RETURNING id, created_at_ms"
+            "WITH gone AS (DELETE FROM notifications WHERE tenant_id = $1 AND user_id = $2 AND "
+            f"{' AND '.join(conditions)} RETURNING id, created_at_ms), "
+            f"logged AS ({pginbox.LOG} SELECT $1, $2, id, true, {at}::bigint FROM gone "
+            "RETURNING seq) "
+            "SELECT id, created_at_ms, (SELECT max(seq) FROM logged) AS change_seq FROM gone"
         )
         async with self._conn() as conn:
             records = await conn.fetch(query, *params.values)
             counts = _counts(await conn.fetchrow(pginbox.INBOX_COUNTS, tenant_id, user_id))
         ordered = sorted(records, key=lambda r: (r["created_at_ms"], r["id"]), reverse=True)
-        return Deleted([str(r["id"]) for r in ordered], counts)
+        change = int(records[0]["change_seq"]) if records else 0
+        return Deleted([str(r["id"]) for r in ordered], counts, change)
 
     async def counts(self, tenant_id: str, user_id: str, filter: Filter, now_ms: int) -> Counts:
         async with self._conn() as conn:
@@ -447,11 +462,29 @@ class PostgresStore:
         async with self._conn() as conn:
             woken = await conn.fetch(pginbox.WAKE_DUE, now_ms, limit)
             expired = await conn.fetch(pginbox.EXPIRE_DUE, now_ms, limit)
+            await conn.execute(pginbox.TRIM_CHANGES, now_ms - pginbox.CHANGE_LOG_AGE_MS)
+        changes: dict[tuple[str, str], int] = {}
+        for record in (*woken, *expired):
+            key = (record["tenant_id"], record["user_id"])
+            changes[key] = max(changes.get(key, 0), int(record["change_seq"]))
         return Due(
             [columns.to_row(r) for r in woken if not r["was_snoozed"]],
             [columns.to_row(r) for r in expired],
             [columns.to_row(r) for r in woken if r["was_snoozed"]],
+            changes,
         )
+
+    async def changes_after(
+        self, tenant_id: str, user_id: str, after: int, limit: int
+    ) -> list[LoggedChange]:
+        async with self._conn() as conn:
+            records = await conn.fetch(pginbox.CHANGES_AFTER, tenant_id, user_id, after, limit)
+        return [LoggedChange(r["seq"], str(r["row_id"]), r["deleted"]) for r in records]
+
+    async def last_change(self, tenant_id: str, user_id: str) -> int:
+        async with self._conn() as conn:
+            value = await conn.fetchval(pginbox.LAST_CHANGE, tenant_id, user_id)
+        return int(value) if value is not None else 0
 
     async def next_due_ms(self) -> int | None:
         async with self._conn() as conn:

@@ -236,12 +236,14 @@ class CountsEvent(_message.Message):
     def __init__(self, counts: _Optional[_Union[Counts, _Mapping]] = ...) -> None: ...
 
 class NotificationUpdateEvent(_message.Message):
-    __slots__ = ("notifications", "deleted_ids")
+    __slots__ = ("notifications", "deleted_ids", "resume_token")
     NOTIFICATIONS_FIELD_NUMBER: _ClassVar[int]
     DELETED_IDS_FIELD_NUMBER: _ClassVar[int]
+    RESUME_TOKEN_FIELD_NUMBER: _ClassVar[int]
     notifications: _containers.RepeatedCompositeFieldContainer[Notification]
     deleted_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, notifications: _Optional[_Iterable[_Union[Notification, _Mapping]]] = ..., deleted_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    resume_token: str
+    def __init__(self, notifications: _Optional[_Iterable[_Union[Notification, _Mapping]]] = ..., deleted_ids: _Optional[_Iterable[str]] = ..., resume_token: _Optional[str] = ...) -> None: ...
 
 class Counts(_message.Message):
     __slots__ = ("unread", "unseen", "total")
