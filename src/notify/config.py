@@ -46,6 +46,18 @@ class Config:
     live_queue_size: int = 1024
     live_max_streams_per_user: int = 64
     live_max_stream_age: float = 0.0
+    # --- hardening: limits checked before any work (docs/security.md)
+    max_request_bytes: int = 4 * 1024 * 1024
+    max_decompression_ratio: int = 100
+    max_header_bytes: int = 16 * 1024
+    max_headers: int = 100
+    http_idle_timeout: float = 75.0
+    http_header_timeout: float = 10.0
+    http_body_timeout: float = 30.0
+    max_connections: int = 10_000
+    max_connections_per_ip: int = 0
+    live_max_streams: int = 10_000
+    # --- end hardening
 
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
@@ -179,6 +191,36 @@ def load_config(environ: Mapping[str, str]) -> Config:
         live_max_stream_age=read(
             "NOTIFY_LIVE_MAX_STREAM_AGE", parse_duration, defaults.live_max_stream_age
         ),
+        # --- hardening: limits checked before any work (docs/security.md)
+        max_request_bytes=read(
+            "NOTIFY_MAX_REQUEST_BYTES", parse_positive_int, defaults.max_request_bytes
+        ),
+        max_decompression_ratio=read(
+            "NOTIFY_MAX_DECOMPRESSION_RATIO", parse_positive_int, defaults.max_decompression_ratio
+        ),
+        max_header_bytes=read(
+            "NOTIFY_MAX_HEADER_BYTES", parse_positive_int, defaults.max_header_bytes
+        ),
+        max_headers=read("NOTIFY_MAX_HEADERS", parse_positive_int, defaults.max_headers),
+        http_idle_timeout=read(
+            "NOTIFY_HTTP_IDLE_TIMEOUT", parse_positive_duration, defaults.http_idle_timeout
+        ),
+        http_header_timeout=read(
+            "NOTIFY_HTTP_HEADER_TIMEOUT", parse_positive_duration, defaults.http_header_timeout
+        ),
+        http_body_timeout=read(
+            "NOTIFY_HTTP_BODY_TIMEOUT", parse_positive_duration, defaults.http_body_timeout
+        ),
+        max_connections=read(
+            "NOTIFY_MAX_CONNECTIONS", parse_positive_int, defaults.max_connections
+        ),
+        max_connections_per_ip=read(
+            "NOTIFY_MAX_CONNECTIONS_PER_IP", parse_limit, defaults.max_connections_per_ip
+        ),
+        live_max_streams=read(
+            "NOTIFY_LIVE_MAX_STREAMS", parse_positive_int, defaults.live_max_streams
+        ),
+        # --- end hardening
     )
     _check_required(config)
     return config
@@ -195,3 +237,11 @@ def _check_required(config: Config) -> None:
         raise ConfigError("NOTIFY_AUTH_JWT_SECRET: must be at least 32 bytes for HS256")
     if not config.internal_token:
         raise ConfigError("NOTIFY_INTERNAL_TOKEN: required unless NOTIFY_AUTH_DEV_MODE=true")
+
+
+def parse_limit(text: str) -> int:
+    """A cap where 0 means "no cap"."""
+    value = int(text)
+    if value < 0:
+        raise ValueError(f"{value} is not a whole number >= 0 (0 turns the limit off)")
+    return value

@@ -26,8 +26,15 @@ from elloloop.notify.v1.notify_connect import (
 from notify import __version__, logs
 from notify.api import codec
 from notify.api.client import ClientService
+from notify.api.compression import BoundedGzip
 from notify.api.cors import CORSMiddleware  # CORS (browser clients)
 from notify.api.internal import InternalService
+from notify.api.limits import (
+    LimitsMiddleware,
+    RequestLimits,
+    bearer_precheck,
+    internal_token_precheck,
+)
 from notify.api.observe import ObservedApp
 from notify.auth import ClientAuthenticator, InternalAuthenticator
 from notify.config import Config
@@ -48,8 +55,8 @@ logger = logging.getLogger("notify.server")
 # level: operators and tools read the bound ports from them.
 lifecycle = logging.getLogger("notify.lifecycle")
 
-# Requests bigger than this are refused with RESOURCE_EXHAUSTED: a Notify to
-# MAX_USERS_PER_NOTIFY users with a full body fits comfortably.
+# The default NOTIFY_MAX_REQUEST_BYTES: a Notify to MAX_USERS_PER_NOTIFY users
+# with a full body fits comfortably.
 READ_MAX_BYTES = 4 * 1024 * 1024
 
 
@@ -78,6 +85,7 @@ class NotifyServer:
             max_per_user=config.live_max_streams_per_user,
             max_age=config.live_max_stream_age,
             on_change=self._session_changed,
+            max_streams=config.live_max_streams,
         )
         self.rounds = DataChangeRounds(
             self.hub,
@@ -89,6 +97,15 @@ class NotifyServer:
         self.notifier = Notifier(self.store, self.hub, self.rounds, self.metrics)
         self._shutting_down = False
         self._listening = False
+        # --- hardening: limits before work (docs/security.md)
+        gzip = [BoundedGzip(config.max_request_bytes, config.max_decompression_ratio)]
+        limits = RequestLimits(
+            max_request_bytes=config.max_request_bytes,
+            max_header_bytes=config.max_header_bytes,
+            max_headers=config.max_headers,
+            body_timeout=config.http_body_timeout,
+        )
+        # --- end hardening
         client_app = NotificationClientServiceASGIApplication(
             ClientService(
                 self.notifier,
@@ -96,17 +113,26 @@ class NotifyServer:
                 self.metrics,
                 live_enabled=config.live_connections_enabled,
             ),
-            read_max_bytes=READ_MAX_BYTES,
+            read_max_bytes=config.max_request_bytes,
+            compressions=gzip,
         )
         internal_app = NotificationInternalServiceASGIApplication(
             InternalService(self.notifier, InternalAuthenticator(config)),
-            read_max_bytes=READ_MAX_BYTES,
+            read_max_bytes=config.max_request_bytes,
+            compressions=gzip,
         )
+        internal_precheck = None if config.dev_mode else internal_token_precheck
+        client_rpcs = _procedures("NotificationClientService")
+        internal_rpcs = _procedures("NotificationInternalService")
         self._client_app = ObservedApp(
-            client_app, self.metrics, _procedures("NotificationClientService")
+            LimitsMiddleware(client_app, limits, bearer_precheck, procedures=client_rpcs),
+            self.metrics,
+            client_rpcs,
         )
         self._internal_app = ObservedApp(
-            internal_app, self.metrics, _procedures("NotificationInternalService")
+            LimitsMiddleware(internal_app, limits, internal_precheck, procedures=internal_rpcs),
+            self.metrics,
+            internal_rpcs,
         )
         # --- CORS (browser clients): outside ObservedApp, so preflights are not RPCs.
         client_with_cors = CORSMiddleware(self._client_app, config.allowed_origins)
