@@ -40,7 +40,8 @@ from notify.auth import ClientAuthenticator, InternalAuthenticator
 from notify.config import Config
 from notify.domain import DeviceType
 from notify.health import HealthApp
-from notify.http.listener import Listener
+from notify.http.gate import ConnectionGate
+from notify.http.listener import ConnectionLimits, Listener
 from notify.metrics import Metrics
 from notify.notifier import Notifier
 from notify.realtime.datachange import DataChangeRounds
@@ -137,16 +138,52 @@ class NotifyServer:
         # --- CORS (browser clients): outside ObservedApp, so preflights are not RPCs.
         client_with_cors = CORSMiddleware(self._client_app, config.allowed_origins)
         # --- end CORS
+        # --- hardening: one connection gate for both API ports; the metrics
+        # port stays reachable under a flood (never expose it).
+        gate = ConnectionGate(
+            config.max_connections,
+            config.max_connections_per_ip,
+            on_refused=lambda reason: self.metrics.connections_refused.labels(reason).inc(),
+        )
+        self.metrics.connections_open.set_function(lambda: gate.open)
+        connection_limits = ConnectionLimits(
+            idle_timeout=config.http_idle_timeout,
+            header_timeout=config.http_header_timeout,
+            max_header_bytes=config.max_header_bytes,
+        )
+
+        def on_cut(reason: str) -> None:
+            self.metrics.connections_cut.labels(reason).inc()
+
         self._api_listeners = [
-            Listener(client_with_cors, config.host, config.client_port, name="client"),
-            Listener(self._internal_app, config.host, config.internal_port, name="internal"),
+            Listener(
+                client_with_cors,
+                config.host,
+                config.client_port,
+                name="client",
+                limits=connection_limits,
+                gate=gate,
+                on_cut=on_cut,
+            ),
+            Listener(
+                self._internal_app,
+                config.host,
+                config.internal_port,
+                name="internal",
+                limits=connection_limits,
+                gate=gate,
+                on_cut=on_cut,
+            ),
         ]
         self._metrics_listener = Listener(
             HealthApp(self.metrics, self._readiness),
             config.host,
             config.metrics_port,
             name="metrics",
+            limits=connection_limits,
+            on_cut=on_cut,
         )
+        # --- end hardening
 
     @property
     def ports(self) -> Ports:
