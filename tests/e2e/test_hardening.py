@@ -538,3 +538,42 @@ def test_precheck_does_not_hide_unknown_procedures(
         f"http://127.0.0.1:{server.ports.client}{INTERNAL_SVC}/Notify", json=notify_body("x")
     )
     assert response.status_code == 404
+
+
+# --- configuration and the gzip ratio cap -----------------------------------
+
+
+def test_limits_are_configurable_and_validated() -> None:
+    from notify.config import ConfigError, load_config
+
+    env = {
+        "NOTIFY_AUTH_DEV_MODE": "true",
+        "NOTIFY_MAX_REQUEST_BYTES": "1024",
+        "NOTIFY_HTTP_HEADER_TIMEOUT": "2s",
+        "NOTIFY_MAX_CONNECTIONS_PER_IP": "0",
+        "NOTIFY_LIVE_MAX_STREAMS": "5",
+    }
+    config = load_config(env)
+    assert (config.max_request_bytes, config.http_header_timeout) == (1024, 2.0)
+    assert (config.max_connections_per_ip, config.live_max_streams) == (0, 5)
+    assert load_config({"NOTIFY_AUTH_DEV_MODE": "true"}).max_request_bytes == 4 * 1024 * 1024
+    with pytest.raises(ConfigError, match="NOTIFY_MAX_CONNECTIONS_PER_IP"):
+        load_config({**env, "NOTIFY_MAX_CONNECTIONS_PER_IP": "-1"})
+
+
+def test_gzip_ratio_cap() -> None:
+    from connectrpc.code import Code
+    from connectrpc.errors import ConnectError
+
+    from notify.api.compression import BoundedGzip
+
+    codec = BoundedGzip(max_bytes=64 * 1024 * 1024, max_ratio=100)
+    text = b'{"userIds": ["u"]}' * 1000
+    assert codec.decompress(gzip.compress(text)) == text  # small: under the ratio floor
+    assert codec.decompress(gzip.compress(b"a") + gzip.compress(b"b")) == b"ab"
+    with pytest.raises(ConnectError) as refused:
+        codec.decompress(gzip.compress(b"\0" * (8 * 1024 * 1024)))
+    assert refused.value.code == Code.RESOURCE_EXHAUSTED
+    with pytest.raises(ConnectError) as truncated:
+        codec.decompress(gzip.compress(text)[:-12])
+    assert truncated.value.code == Code.INVALID_ARGUMENT
