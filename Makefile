@@ -13,7 +13,7 @@ WEB_ORIGINS := http://localhost:5173,http://127.0.0.1:5173
 
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install run test lint gen check-gen contract bench clean web
+.PHONY: install run test lint gen check-gen contract bench clean web fuzz
 
 install: $(STAMP)
 
@@ -70,6 +70,10 @@ lint: install
 ## The whole suite: style, types, the contract, generated code, every test.
 test: install lint contract check-gen
 	$(BIN)/pytest
+
+## The long fuzz run: 20,000 generated requests per RPC (the suite runs 2,000).
+fuzz: install
+	NOTIFY_FUZZ_EXAMPLES=$${NOTIFY_FUZZ_EXAMPLES:-20000} $(BIN)/pytest tests/e2e/test_fuzz.py -q --timeout=3600
 
 bench: install
 	$(BIN)/python -m bench

@@ -64,6 +64,18 @@ class Config:
     bus_driver: str = "auto"
     bus_reply_wait: float = 0.5
     bus_presence_ttl: float = 15.0
+    # --- hardening: limits checked before any work (docs/security.md)
+    max_request_bytes: int = 4 * 1024 * 1024
+    max_decompression_ratio: int = 100
+    max_header_bytes: int = 16 * 1024
+    max_headers: int = 100
+    http_idle_timeout: float = 75.0
+    http_header_timeout: float = 10.0
+    http_body_timeout: float = 30.0
+    max_connections: int = 10_000
+    max_connections_per_ip: int = 0
+    live_max_streams: int = 10_000
+    # --- end hardening
 
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
@@ -133,6 +145,14 @@ def parse_positive_int(text: str) -> int:
     value = _whole_number(text, "a positive whole number")
     if value < 1:
         raise ValueError(f"{value} is not a positive whole number")
+    return value
+
+
+def parse_limit(text: str) -> int:
+    """A cap where 0 means "no cap"."""
+    value = int(text)
+    if value < 0:
+        raise ValueError(f"{value} is not a whole number >= 0 (0 turns the limit off)")
     return value
 
 
@@ -356,6 +376,44 @@ VARIABLES: tuple[Variable, ...] = (
     Variable(
         "NOTIFY_BUS_PRESENCE_TTL", "bus_presence_ttl", parse_positive_duration, "15s",
         "a replica that stops heartbeating is forgotten after this",
+    ),
+    # Limits checked before any work (docs/security.md).
+    Variable(
+        "NOTIFY_MAX_REQUEST_BYTES", "max_request_bytes", parse_positive_int, "4194304",
+        "request body cap, counted as it streams in and after decompression",
+    ),
+    Variable(
+        "NOTIFY_MAX_DECOMPRESSION_RATIO", "max_decompression_ratio", parse_positive_int, "100",
+        "largest decompressed/compressed size ratio accepted",
+    ),
+    Variable(
+        "NOTIFY_MAX_HEADER_BYTES", "max_header_bytes", parse_positive_int, "16384",
+        "total size of a request's headers",
+    ),
+    Variable("NOTIFY_MAX_HEADERS", "max_headers", parse_positive_int, "100", "headers per request"),
+    Variable(
+        "NOTIFY_HTTP_IDLE_TIMEOUT", "http_idle_timeout", parse_positive_duration, "75s",
+        "an idle keep-alive connection is closed after this",
+    ),
+    Variable(
+        "NOTIFY_HTTP_HEADER_TIMEOUT", "http_header_timeout", parse_positive_duration, "10s",
+        "a request's head must arrive within this (slowloris)",
+    ),
+    Variable(
+        "NOTIFY_HTTP_BODY_TIMEOUT", "http_body_timeout", parse_positive_duration, "30s",
+        "a request's body must arrive within this",
+    ),
+    Variable(
+        "NOTIFY_MAX_CONNECTIONS", "max_connections", parse_positive_int, "10000",
+        "open connections per process on the API ports",
+    ),
+    Variable(
+        "NOTIFY_MAX_CONNECTIONS_PER_IP", "max_connections_per_ip", parse_limit, "0 (off)",
+        "open connections per client address (off: behind a proxy all share one)",
+    ),
+    Variable(
+        "NOTIFY_LIVE_MAX_STREAMS", "live_max_streams", parse_positive_int, "10000",
+        "open streams per process, all users together",
     ),
 )  # fmt: skip
 # The older name of NOTIFY_BIND_HOST, still read; setting both to different values is an error.

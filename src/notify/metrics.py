@@ -128,6 +128,25 @@ class Metrics:
             "Notifications pushed to live sessions by catch-ups (missed while the bus was down).",
             registry=r,
         )
+        # --- hardening: connection limits (docs/security.md)
+        self.connections_open = Gauge(
+            "notify_connections_open",
+            "TCP connections open now on the API ports (the NOTIFY_MAX_CONNECTIONS gate).",
+            registry=r,
+        )
+        self.connections_refused = Counter(
+            "notify_connections_refused",
+            "Connections refused at accept, by the cap that refused them.",
+            ["reason"],
+            registry=r,
+        )
+        self.connections_cut = Counter(
+            "notify_connections_cut",
+            "Connections closed for a limit: sniff or header timeout, headers too large.",
+            ["reason"],
+            registry=r,
+        )
+        # --- end hardening
         self._version = __version__
 
     def set_build_info(self, driver: str) -> None:

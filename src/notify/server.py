@@ -25,9 +25,16 @@ from elloloop.notify.v1.notify_connect import (
 
 from notify import __version__, logs
 from notify.api.client import ClientService
+from notify.api.compression import BoundedGzip
 from notify.api.cors import CORSMiddleware  # CORS (browser clients)
 from notify.api.interceptors import interceptors_for
 from notify.api.internal import INTERNAL_TOKEN_HEADER, InternalService
+from notify.api.limits import (
+    LimitsMiddleware,
+    RequestLimits,
+    bearer_precheck,
+    internal_token_precheck,
+)
 from notify.api.observe import ObservedApp
 from notify.auth import ClientAuthenticator, InternalAuthenticator
 from notify.config import Config
@@ -39,7 +46,8 @@ from notify.delivery.inapp import InAppProvider
 from notify.delivery.registry import ProviderRegistry
 from notify.health import HealthApp
 from notify.http import patches
-from notify.http.listener import Listener
+from notify.http.gate import ConnectionGate
+from notify.http.listener import ConnectionLimits, Listener
 from notify.metrics import Metrics
 from notify.realtime.bus import BusClient
 from notify.realtime.datachange import DataChangeRounds
@@ -56,10 +64,6 @@ logger = logging.getLogger("notify.server")
 # Start and stop lines (version, driver, ports) are written at every log
 # level: operators and tools read the bound ports from them.
 lifecycle = logging.getLogger("notify.lifecycle")
-
-# Requests bigger than this are refused with RESOURCE_EXHAUSTED: a Notify to
-# MAX_USERS_PER_NOTIFY users with a full body fits comfortably.
-READ_MAX_BYTES = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +105,7 @@ class NotifyServer:
             max_age=config.live_max_stream_age,
             on_change=self._session_changed,
             clock=self.clock,
+            max_streams=config.live_max_streams,
         )
         self.rounds = DataChangeRounds(
             self.hub,
@@ -135,6 +140,15 @@ class NotifyServer:
         self._listening = False
         self.client_auth = client_auth = ClientAuthenticator(config)
         internal_auth = InternalAuthenticator(config)
+        # --- hardening: limits before work (docs/security.md)
+        gzip = [BoundedGzip(config.max_request_bytes, config.max_decompression_ratio)]
+        limits = RequestLimits(
+            max_request_bytes=config.max_request_bytes,
+            max_header_bytes=config.max_header_bytes,
+            max_headers=config.max_headers,
+            body_timeout=config.http_body_timeout,
+        )
+        # --- end hardening
         client_app = NotificationClientServiceASGIApplication(
             ClientService(
                 self.notifier,
@@ -150,7 +164,8 @@ class NotifyServer:
                 ),
                 limiter=RateLimiter(config.rate_limit_client, self.clock, what="calls per user"),
             ),
-            read_max_bytes=READ_MAX_BYTES,
+            read_max_bytes=config.max_request_bytes,
+            compressions=gzip,
         )
         internal_app = NotificationInternalServiceASGIApplication(
             InternalService(self.notifier, self.clock),
@@ -158,27 +173,71 @@ class NotifyServer:
                 lambda headers: internal_auth.check(headers.get(INTERNAL_TOKEN_HEADER)),
                 limiter=RateLimiter(config.rate_limit_producer, self.clock, what="producer calls"),
             ),
-            read_max_bytes=READ_MAX_BYTES,
+            read_max_bytes=config.max_request_bytes,
+            compressions=gzip,
         )
+        internal_precheck = None if config.dev_mode else internal_token_precheck
+        client_rpcs = _procedures("NotificationClientService")
+        internal_rpcs = _procedures("NotificationInternalService")
         self._client_app = ObservedApp(
-            client_app, self.metrics, _procedures("NotificationClientService")
+            LimitsMiddleware(client_app, limits, bearer_precheck, procedures=client_rpcs),
+            self.metrics,
+            client_rpcs,
         )
         self._internal_app = ObservedApp(
-            internal_app, self.metrics, _procedures("NotificationInternalService")
+            LimitsMiddleware(internal_app, limits, internal_precheck, procedures=internal_rpcs),
+            self.metrics,
+            internal_rpcs,
         )
         # --- CORS (browser clients): outside ObservedApp, so preflights are not RPCs.
         client_with_cors = CORSMiddleware(self._client_app, config.allowed_origins)
         # --- end CORS
+        # --- hardening: one connection gate for both API ports; the metrics
+        # port stays reachable under a flood (never expose it).
+        gate = ConnectionGate(
+            config.max_connections,
+            config.max_connections_per_ip,
+            on_refused=lambda reason: self.metrics.connections_refused.labels(reason).inc(),
+        )
+        self.metrics.connections_open.set_function(lambda: gate.open)
+        connection_limits = ConnectionLimits(
+            idle_timeout=config.http_idle_timeout,
+            header_timeout=config.http_header_timeout,
+            max_header_bytes=config.max_header_bytes,
+        )
+
+        def on_cut(reason: str) -> None:
+            self.metrics.connections_cut.labels(reason).inc()
+
         self._api_listeners = [
-            Listener(client_with_cors, config.host, config.client_port, name="client"),
-            Listener(self._internal_app, config.host, config.internal_port, name="internal"),
+            Listener(
+                client_with_cors,
+                config.host,
+                config.client_port,
+                name="client",
+                limits=connection_limits,
+                gate=gate,
+                on_cut=on_cut,
+            ),
+            Listener(
+                self._internal_app,
+                config.host,
+                config.internal_port,
+                name="internal",
+                limits=connection_limits,
+                gate=gate,
+                on_cut=on_cut,
+            ),
         ]
         self._metrics_listener = Listener(
             HealthApp(self.metrics, self._readiness),
             config.host,
             config.metrics_port,
             name="metrics",
+            limits=connection_limits,
+            on_cut=on_cut,
         )
+        # --- end hardening
 
     @property
     def ports(self) -> Ports:

@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import time
+import zlib
 from collections.abc import Iterable
 from typing import Any
 
@@ -34,12 +35,18 @@ _GRPC_CODES = (
     "unauthenticated",
 )  # fmt: skip
 
-# What Connect clients infer from an HTTP status without an error body.
+# What Connect clients infer from an HTTP status without an error body, except
+# 405 and 415: the client asked for an HTTP method or a media type this server
+# does not implement, so they count as ``unimplemented`` like a 404 (a client's
+# mistake), not as ``unknown`` (a server fault that the error-ratio alert counts).
 _HTTP_CODES = {
     400: "internal", 401: "unauthenticated", 403: "permission_denied", 404: "unimplemented",
-    415: "unknown", 429: "unavailable", 502: "unavailable", 503: "unavailable",
-    504: "unavailable",
+    405: "unimplemented", 415: "unimplemented", 429: "unavailable", 502: "unavailable",
+    503: "unavailable", 504: "unavailable",
 }  # fmt: skip
+
+# An end-of-stream frame bigger than this is not inflated to read its code.
+_MAX_END_FRAME = 64 * 1024
 
 _REQUEST_ID_HEADER = b"x-request-id"
 
@@ -72,6 +79,9 @@ class Outcome:
         if kind == "http.response.start":
             self._status = message["status"]
             self.code = "ok" if self._status == 200 else _HTTP_CODES.get(self._status, "unknown")
+            for name, value in message.get("headers", ()):
+                if name.lower() == b"grpc-status":  # gRPC trailers-only form
+                    self.code = _grpc_code(value)
         elif kind == "http.response.body":
             self._observe_body(message.get("body", b""), message.get("more_body", False))
         elif kind == "http.response.trailers":
@@ -85,18 +95,31 @@ class Outcome:
             if not more:
                 self.code = _json_code(self._error_body) or self.code
             return
-        if self.protocol == "grpc_web" and body[:1] == b"\x80":
-            for line in body[5:].split(b"\r\n"):
+        flags = body[0] if body else 0
+        if self.protocol == "grpc_web" and flags & 0x80:
+            for line in _end_payload(body, flags).split(b"\r\n"):
                 name, _, value = line.partition(b":")
                 if name.strip().lower() == b"grpc-status":
                     self.code = _grpc_code(value.strip())
-        elif self.protocol == "connect" and body[:1] == b"\x02":
+        elif self.protocol == "connect" and flags & 0x02:
+            # 0x03 is an end-stream frame compressed with the response encoding.
             try:
-                end = json.loads(body[5:])
+                end = json.loads(_end_payload(body, flags))
             except ValueError:
                 return
             error = end.get("error") if isinstance(end, dict) else None
             self.code = error.get("code", "unknown") if isinstance(error, dict) else "ok"
+
+
+def _end_payload(frame: bytes, flags: int) -> bytes:
+    payload = frame[5:]
+    if not flags & 0x01:
+        return payload
+    try:
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        return inflater.decompress(payload, _MAX_END_FRAME)
+    except zlib.error:
+        return b""
 
 
 def _grpc_code(value: bytes) -> str:

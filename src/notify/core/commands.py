@@ -407,7 +407,10 @@ def build_notify_command(
     require_text("body", body, MAX_BODY_LENGTH)
     copies = len(users) * max(1, len(resolved))
     text = (subject_ref, subject_type, title, body, payload.data if payload else "")
-    text_bytes = sum(len(t.encode()) for t in text)
+    # UTF-8 takes at most 4 bytes a character: encode only when it could matter.
+    text_bytes = sum(map(len, text))
+    if copies * text_bytes * 4 > MAX_STORED_BYTES_PER_NOTIFY:
+        text_bytes = sum(len(t.encode()) for t in text)
     if copies * text_bytes > MAX_STORED_BYTES_PER_NOTIFY:
         raise InvalidArgument(
             f"this Notify would store {copies} copies of {text_bytes} bytes of text, more than "

@@ -10,6 +10,11 @@ HTTP/1.1 protocol. Both run in this process's event loop, so every port
 shares the service's in-memory state. Driving those internal classes ties
 this module to the exact uvicorn and hypercorn releases that
 ``notify.http.patches`` checks at start-up.
+
+The listener owns every connection, so it also enforces the connection limits
+(docs/security.md): admission through a shared ConnectionGate (answered 503 or
+GOAWAY), a deadline on the sniffing phase (a half HTTP/2 preface), on each
+HTTP/1.1 request head (h1.py) and an idle timeout on both protocols.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ import asyncio
 import contextlib
 import logging
 import socket
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, cast
 
 import uvicorn
@@ -25,8 +32,10 @@ from hypercorn.app_wrappers import ASGIWrapper
 from hypercorn.asyncio.tcp_server import TCPServer
 from hypercorn.asyncio.worker_context import WorkerContext
 from hypercorn.config import Config as HypercornConfig
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
+
+from notify.http.gate import ConnectionGate, refusal
+from notify.http.h1 import GuardedHttpToolsProtocol
 
 logger = logging.getLogger("notify.http")
 
@@ -37,12 +46,36 @@ H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 # whole connection (GOAWAY PROTOCOL_ERROR), so advertise one less.
 H2_MAX_CONCURRENT_STREAMS = 999
 
+SNIFF_TIMEOUT = "sniff_timeout"
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionLimits:
+    """Per-connection deadlines and sizes; the defaults are NOTIFY_*'s."""
+
+    idle_timeout: float = 75.0  # keep-alive: no request in flight
+    header_timeout: float = 10.0  # first bytes (sniffing) and each HTTP/1.1 request head
+    max_header_bytes: int = 16 * 1024  # an HTTP/1.1 request head; an HTTP/2 header list
+
 
 class Listener:
     """Serves ``app`` on (host, port); port 0 binds a free port, read back from ``port``."""
 
-    def __init__(self, app: Any, host: str, port: int, *, name: str) -> None:
+    def __init__(
+        self,
+        app: Any,
+        host: str,
+        port: int,
+        *,
+        name: str,
+        limits: ConnectionLimits | None = None,
+        gate: ConnectionGate | None = None,
+        on_cut: Callable[[str], None] | None = None,
+    ) -> None:
         self.name = name
+        self.limits = limits or ConnectionLimits()
+        self._gate = gate
+        self._on_cut = on_cut or (lambda reason: None)
         self._host = host
         self._requested_port = port
         self.port = 0
@@ -55,13 +88,17 @@ class Listener:
             server_header=False,
             access_log=False,
             log_config=None,
-            timeout_keep_alive=75,
+            # Typed int, used only as a call_later delay: a fraction is fine.
+            timeout_keep_alive=self.limits.idle_timeout,  # type: ignore[arg-type]
         )
         self._h1_config.load()
         self._h1_state = ServerState()
         self._h2_app = ASGIWrapper(app)
         self._h2_config = HypercornConfig()
-        self._h2_config.keep_alive_timeout = 75
+        # Closes an HTTP/2 connection with no stream open for this long, which
+        # also ends one that never completes a HEADERS frame (slowloris on h2).
+        self._h2_config.keep_alive_timeout = self.limits.idle_timeout
+        self._h2_config.h2_max_header_list_size = self.limits.max_header_bytes
         # hypercorn's default sends GOAWAY after 1,000 requests per connection,
         # failing calls in flight on it; a long-lived gRPC channel must not be cut.
         self._h2_config.keep_alive_max_requests = 2**62
@@ -123,15 +160,34 @@ class Listener:
             # keep the process from exiting.
             await asyncio.wait(set(self._h2_tasks), timeout=1.0)
 
-    def _serve_h1(self, transport: asyncio.Transport, data: bytes) -> None:
-        protocol = HttpToolsProtocol(
-            self._h1_config, self._h1_state, {}, asyncio.get_running_loop()
+    def _release(self, ip: str | None) -> Callable[[], None]:
+        """The callback that gives a connection's place in the gate back, once."""
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if self._gate is not None and ip is not None and not released:
+                released = True
+                self._gate.release(ip)
+
+        return release
+
+    def _serve_h1(self, transport: asyncio.Transport, data: bytes, ip: str | None) -> None:
+        protocol = GuardedHttpToolsProtocol(
+            self._h1_config,
+            self._h1_state,
+            {},
+            asyncio.get_running_loop(),
+            header_timeout=self.limits.header_timeout,
+            max_header_bytes=self.limits.max_header_bytes,
+            on_lost=self._release(ip),
+            on_cut=self._on_cut,
         )
         transport.set_protocol(protocol)
         protocol.connection_made(transport)
         protocol.data_received(data)
 
-    def _serve_h2(self, transport: asyncio.Transport, data: bytes) -> None:
+    def _serve_h2(self, transport: asyncio.Transport, data: bytes, ip: str | None) -> None:
         loop = asyncio.get_running_loop()
         reader = asyncio.StreamReader(limit=2**16, loop=loop)
         protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
@@ -145,6 +201,8 @@ class Listener:
         task = loop.create_task(server.run())
         self._h2_tasks.add(task)
         task.add_done_callback(self._h2_tasks.discard)
+        release = self._release(ip)
+        task.add_done_callback(lambda _: release())
 
 
 class _Sniffer(asyncio.Protocol):
@@ -154,11 +212,25 @@ class _Sniffer(asyncio.Protocol):
         self._listener = listener
         self._buffer = b""
         self._transport: asyncio.Transport | None = None
+        self._ip: str | None = None
+        self._refused = False  # over a connection cap: answered, then closed
+        self._timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it.
         self._transport = cast(asyncio.Transport, transport)
         self._listener._undecided.add(self._transport)
+        gate = self._listener._gate
+        if gate is not None:
+            peer = transport.get_extra_info("peername")
+            ip = str(peer[0]) if isinstance(peer, tuple) and peer else ""
+            if gate.admit(ip) is None:
+                self._ip = ip
+            else:
+                self._refused = True
+        self._timer = asyncio.get_running_loop().call_later(
+            self._listener.limits.header_timeout, self._timed_out
+        )
         sock = transport.get_extra_info("socket")
         if sock is not None:
             with contextlib.suppress(OSError):
@@ -171,12 +243,34 @@ class _Sniffer(asyncio.Protocol):
         if H2_PREFACE.startswith(head) and len(head) < len(H2_PREFACE):
             return  # could still be HTTP/2: wait for the rest of the preface
         self._listener._undecided.discard(self._transport)
-        if head == H2_PREFACE:
-            self._listener._serve_h2(self._transport, self._buffer)
+        self._cancel_timer()
+        transport = self._transport
+        if self._refused:
+            transport.write(refusal(self._buffer, head == H2_PREFACE))
+            transport.close()
+        elif head == H2_PREFACE:
+            self._listener._serve_h2(transport, self._buffer, self._ip)
         else:
-            self._listener._serve_h1(self._transport, self._buffer)
+            self._listener._serve_h1(transport, self._buffer, self._ip)
+        self._ip = None  # the new protocol gives the gate its place back
+
+    def _timed_out(self) -> None:
+        self._timer = None
+        if self._transport is not None:
+            if not self._refused:
+                self._listener._on_cut(SNIFF_TIMEOUT)
+            self._transport.close()
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_timer()
         if self._transport is not None:
             self._listener._undecided.discard(self._transport)
         self._transport = None
+        if self._ip is not None and self._listener._gate is not None:
+            self._listener._gate.release(self._ip)
+            self._ip = None

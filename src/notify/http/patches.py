@@ -20,6 +20,7 @@ from typing import Any
 HYPERCORN = "0.18.0"
 CONNECT_PYTHON = "0.9.0"
 UVICORN = "0.54.0"
+H2 = "4.4.1"
 
 
 class PatchError(Exception):
@@ -87,8 +88,18 @@ def _connect_codecs() -> None:
     registry[connect_codec.CODEC_NAME_PROTO] = BinaryCodec()
 
 
+def _h2_stream_errors() -> None:
+    """A malformed HTTP/2 request fails its own stream (RST_STREAM), not the connection,
+    and late frames for a closed stream are dropped: see ``notify.http.h2streams``."""
+    from notify.http import h2streams
+
+    h2streams.install()
+
+
 _ENTRIES = (
     _Entry("hypercorn", HYPERCORN, "HTTP/2 send-buffer back-pressure", _hypercorn_send_buffer),
+    _Entry("hypercorn", HYPERCORN, "per-stream HTTP/2 header errors", _h2_stream_errors),
+    _Entry("h2", H2, "per-stream HTTP/2 header errors", None),
     _Entry(
         "hypercorn",
         HYPERCORN,

@@ -193,6 +193,7 @@ class Hub:
         max_age: float = 0.0,
         on_change: SessionListener | None = None,
         clock: Clock | None = None,
+        max_streams: int = 0,
     ) -> None:
         self.clock: Clock = clock or SystemClock()
         self._heartbeat_interval = heartbeat_interval
@@ -202,12 +203,17 @@ class Hub:
         self._sessions: dict[tuple[str, str], dict[str, Session]] = {}
         self._on_change = on_change
         self._count = 0
+        # Process-wide cap (0: none): distinct users could otherwise open
+        # streams without bound, each holding a queue and a connection.
+        self._max_streams = max_streams
 
     def __len__(self) -> int:
         return self._count
 
     def open(self, tenant_id: str, user_id: str, device_type: DeviceType) -> Session:
-        """Registers a new live session; ResourceExhausted past the per-user cap."""
+        """Registers a new live session; ResourceExhausted past the per-user or global cap."""
+        if self._max_streams and self._count >= self._max_streams:
+            raise ResourceExhausted("this server has too many open streams; retry later")
         existing = self._sessions.get((tenant_id, user_id))
         if existing and self._max_per_user and len(existing) >= self._max_per_user:
             raise ResourceExhausted(

@@ -168,23 +168,32 @@ class Notifier:
     ) -> None:
         """Offers rows to their channel's provider; records who delivered, then tells the
         users' open streams their new counts."""
-        by_channel: dict[Channel, list[Notification]] = defaultdict(list)
+        if not rows:
+            return
+        by_channel: dict[Channel, list[Notification]] = {}
         for row in rows:
-            by_channel[row.channel].append(row)
-        delivered: dict[int, list[Notification]] = defaultdict(list)
-        online: dict[str, set[str]] = defaultdict(set)  # tenant -> users a stream took a row for
+            of = by_channel.get(row.channel)
+            if of is None:
+                by_channel[row.channel] = [row]
+            else:
+                of.append(row)
+        delivered: dict[int, list[Notification]] = {}
+        online: dict[str, set[str]] = {}  # tenant -> users a stream took a row for
         for channel, of_channel in by_channel.items():
             provider = self.providers.get(channel)
             if provider is None:
                 continue
-            deliveries = [Delivery(row, address(row.user_id, channel)) for row in of_channel]
+            if channel is Channel.IN_APP:  # in-app needs no address
+                deliveries = [Delivery(row, "") for row in of_channel]
+            else:
+                deliveries = [Delivery(row, address(row.user_id, channel)) for row in of_channel]
             receipts = await provider.send(deliveries)
             for row, receipt in zip(of_channel, receipts, strict=True):
-                _apply(row, receipt)
                 if receipt.status is Status.DELIVERED:
-                    delivered[receipt.at_ms].append(row)
+                    _apply(row, receipt)
+                    delivered.setdefault(receipt.at_ms, []).append(row)
                     if channel is Channel.IN_APP:
-                        online[row.tenant_id].add(row.user_id)
+                        online.setdefault(row.tenant_id, set()).add(row.user_id)
         for at_ms, done in delivered.items():
             await self.store.mark_delivered(done, at_ms)
         for tenant_id, users in online.items():

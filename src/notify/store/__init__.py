@@ -99,7 +99,7 @@ class Store(Protocol):
     """Durable state: notification rows and device registrations.
 
     Every method is scoped by tenant (and user where it applies), so no call can
-    reach another tenant's rows. Drivers raise ``notify.errors.Unavailable``
+    reach another tenant's rows. Drivers raise ``notify.core.errors.Unavailable``
     when their backend cannot be reached.
     """
 
