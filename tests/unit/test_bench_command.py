@@ -40,3 +40,35 @@ def test_a_measurement_starts_the_notifyd_its_settings_name(tmp_path: Path) -> N
 def test_without_a_command_it_is_this_venvs_notifyd() -> None:
     assert Settings.make(quick=True).notifyd == ()
     assert Notifyd()._command[0].endswith("notifyd")
+
+
+ENV_FAKE = FAKE.replace(
+    "json.dumps(sys.argv)",
+    "json.dumps({k: v for k, v in __import__('os').environ.items() if k.startswith('NOTIFY_')})",
+)
+
+
+def _seen_env(tmp_path: Path, server_env: dict[str, str]) -> dict[str, str]:
+    marker = tmp_path / "env.json"
+    command = (sys.executable, "-c", ENV_FAKE, str(marker))
+    settings = dataclasses.replace(
+        Settings.make(quick=True), notifyd=command, server_env=server_env
+    )
+    report = with_server(settings, Report("fake", "stand-in"), lambda _: None)
+    assert all(ok for _, ok in report.checks), report.checks
+    env: dict[str, str] = json.loads(marker.read_text())
+    return env
+
+
+def test_the_bench_turns_the_default_rate_limits_off_on_loopback(tmp_path: Path) -> None:
+    env = _seen_env(tmp_path, {})
+    assert env["NOTIFY_RATE_LIMIT_CLIENT"] == "off"
+    assert env["NOTIFY_RATE_LIMIT_PRODUCER"] == "off"
+    assert env["NOTIFY_RATE_LIMIT_RECIPIENTS"] == "off"
+    assert env["NOTIFY_HOST"] == "127.0.0.1"  # dev mode's bind address, said explicitly
+
+
+def test_env_turns_a_rate_limit_back_on(tmp_path: Path) -> None:
+    env = _seen_env(tmp_path, {"NOTIFY_RATE_LIMIT_CLIENT": "1000000/s"})
+    assert env["NOTIFY_RATE_LIMIT_CLIENT"] == "1000000/s"
+    assert env["NOTIFY_RATE_LIMIT_PRODUCER"] == "off"
