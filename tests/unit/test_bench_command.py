@@ -12,6 +12,8 @@ import json
 import sys
 from pathlib import Path
 
+from bench.abrun import side_settings
+from bench.baseline import Tree
 from bench.measurements import Report, Settings, with_server
 from bench.server import Notifyd
 
@@ -48,11 +50,15 @@ ENV_FAKE = FAKE.replace(
 )
 
 
-def _seen_env(tmp_path: Path, server_env: dict[str, str]) -> dict[str, str]:
+def _seen_env(
+    tmp_path: Path, server_env: dict[str, str], side_env: dict[str, str] | None = None
+) -> dict[str, str]:
+    """The NOTIFY_* environment a measurement's notifyd got (one A/B side's, via side_settings)."""
     marker = tmp_path / "env.json"
     command = (sys.executable, "-c", ENV_FAKE, str(marker))
-    settings = dataclasses.replace(
-        Settings.make(quick=True), notifyd=command, server_env=server_env
+    tree = Tree("side", command, (), "stand-in", side_env or {})
+    settings = side_settings(
+        dataclasses.replace(Settings.make(quick=True), server_env=server_env), tree
     )
     report = with_server(settings, Report("fake", "stand-in"), lambda _: None)
     assert all(ok for _, ok in report.checks), report.checks
@@ -72,3 +78,12 @@ def test_env_turns_a_rate_limit_back_on(tmp_path: Path) -> None:
     env = _seen_env(tmp_path, {"NOTIFY_RATE_LIMIT_CLIENT": "1000000/s"})
     assert env["NOTIFY_RATE_LIMIT_CLIENT"] == "1000000/s"
     assert env["NOTIFY_RATE_LIMIT_PRODUCER"] == "off"
+
+
+def test_one_ab_side_gets_its_own_environment_over_env(tmp_path: Path) -> None:
+    common = {"NOTIFY_LOG_LEVEL": "info", "NOTIFY_RATE_LIMIT_PRODUCER": "off"}
+    on = {"NOTIFY_RATE_LIMIT_PRODUCER": "1000000/s"}
+    assert _seen_env(tmp_path, common)["NOTIFY_RATE_LIMIT_PRODUCER"] == "off"
+    current = _seen_env(tmp_path, common, on)
+    assert current["NOTIFY_RATE_LIMIT_PRODUCER"] == "1000000/s"
+    assert current["NOTIFY_LOG_LEVEL"] == "info"
