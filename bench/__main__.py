@@ -4,7 +4,8 @@ Each measurement starts its own notifyd (memory store, or a throwaway
 PostgreSQL cluster for the ``pg_*`` ones; dev-mode auth, free ports on
 127.0.0.1), loads it, and SIGTERMs it. ``make bench`` runs them all.
 ``--baseline REV`` runs each one alternately on REV's notifyd and on the
-working tree's, and prints the ratio of the medians per figure.
+working tree's, and prints the ratio of the medians per figure;
+``--current-env`` changes the working tree's side's environment only.
 """
 
 from __future__ import annotations
@@ -78,11 +79,22 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         metavar="NAME=VALUE",
         help="extra environment for notifyd, e.g. NOTIFY_LOG_LEVEL=warning (repeatable)",
     )
+    parser.add_argument(
+        "--current-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="with --baseline: extra notifyd environment for the working tree's side only "
+        "(e.g. --baseline HEAD --current-env NOTIFY_RATE_LIMIT_CLIENT=1000000/s: one "
+        "setting's cost on the same code)",
+    )
     args = parser.parse_args(argv)
-    for item in args.env:
+    if args.current_env and not args.baseline:
+        parser.error("--current-env needs --baseline (it sets one side of an A/B run)")
+    for item in args.env + args.current_env:
         name, sep, _ = item.partition("=")
         if not sep or not name:
-            parser.error(f"--env takes NAME=VALUE, not {item!r}")
+            parser.error(f"--env and --current-env take NAME=VALUE, not {item!r}")
     unknown = [name for name in args.measurements if name not in MEASUREMENTS]
     if unknown:
         parser.error(f"unknown measurement(s) {', '.join(unknown)}; pick from {list(MEASUREMENTS)}")
@@ -130,7 +142,12 @@ def main(argv: list[str] | None = None) -> int:
     trees: dict[Side, Tree] | None = None
     if args.baseline:
         try:
-            trees = {"baseline": baseline.prepare(args.baseline), "current": baseline.current()}
+            current = baseline.current()
+            current_env = dict(item.split("=", 1) for item in args.current_env)
+            trees = {
+                "baseline": baseline.prepare(args.baseline),
+                "current": dataclasses.replace(current, env=current_env),
+            }
         except baseline.BaselineError as exc:
             print(f"--baseline {args.baseline}: {exc}", file=sys.stderr)
             return 2
@@ -160,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  notifyd environment: {settings.server_env}")
     for side, tree in (trees or {}).items():
         print(f"  {side}: {tree.label}, {tree.how}; notify from {tree.imports[0]}")
+        if tree.env:
+            print(f"  {side} only, notifyd environment: {tree.env}")
     if WRK_MEASUREMENTS & set(names):
         ensure_wrk()
     background = _background_load()

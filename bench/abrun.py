@@ -20,6 +20,13 @@ from bench.measurements import Report, Settings
 from bench.registry import run_one
 
 
+def side_settings(settings: Settings, tree: Tree) -> Settings:
+    """What one side's runs use: its own notifyd, and its own environment over ``--env``."""
+    return dataclasses.replace(
+        settings, notifyd=tree.command, server_env={**settings.server_env, **tree.env}
+    )
+
+
 def _run_line(run: ab.Run, repeat: int, report: Report, elapsed_s: float) -> str:
     figure = next((f for f in report.figures if f.target), None) or (
         report.figures[0] if report.figures else None
@@ -49,9 +56,8 @@ def run(
     for run_ in ab.schedule(names, repeat):
         if run_.round == 0 and run_.side == ab.SIDES[0]:
             print(f"\n-- A/B {run_.name} ...", flush=True)
-        side_settings = dataclasses.replace(settings, notifyd=trees[run_.side].command)
         started = time.monotonic()
-        report = run_one(run_.name, side_settings)
+        report = run_one(run_.name, side_settings(settings, trees[run_.side]))
         noisy_runs += report.noisy
         reports[run_.name][run_.side].append(report)
         print(_run_line(run_, repeat, report, time.monotonic() - started), flush=True)

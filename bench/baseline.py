@@ -33,7 +33,7 @@ import sys
 import sysconfig
 import venv
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 CACHE_DIR = ".bench-cache"
@@ -55,6 +55,9 @@ class Tree:
     command: tuple[str, ...]  # empty: the notifyd of the running venv
     imports: tuple[str, ...]  # the files of notify and of the generated code it loads
     how: str  # how its interpreter was made
+    # NOTIFY_* for this side only, over ``--env`` (``--current-env``: the same
+    # code with one setting changed, e.g. a rate limit on against off).
+    env: dict[str, str] = field(default_factory=dict)
 
 
 def _git(*args: str, cwd: Path) -> str:

@@ -34,6 +34,15 @@ STOP_TIMEOUT = 40.0
 # opens 5,000). Set on the child with prlimit right after it starts.
 FD_LIMIT = 65536
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+# The rate limits notifyd applies by default (1,000/s per user, 20,000/s per
+# producer, 100,000 recipients/s per tenant) would throttle a benchmark that is
+# one user and one producer; off, both sides of an A/B run do the same work (a
+# tree from before the limits ignores these variables). ``--env`` turns them on.
+RATE_LIMITS_OFF = {
+    "NOTIFY_RATE_LIMIT_CLIENT": "off",
+    "NOTIFY_RATE_LIMIT_PRODUCER": "off",
+    "NOTIFY_RATE_LIMIT_RECIPIENTS": "off",
+}
 # Expected on every dev-mode start; not a finding.
 _EXPECTED_WARNINGS = ("DEV MODE IS ON",)
 _SERIOUS = ('"level": "warning"', '"level": "error"', '"level": "critical"')
@@ -78,6 +87,7 @@ class Notifyd:
                 "NOTIFY_INTERNAL_PORT": "0",
                 "NOTIFY_METRICS_PORT": "0",
                 "NOTIFY_LIVE_HEARTBEAT_INTERVAL": heartbeat_interval,
+                **RATE_LIMITS_OFF,
             }
         )
         self._env.update(extra_env or {})

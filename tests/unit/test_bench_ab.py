@@ -152,3 +152,14 @@ def test_baseline_runs_default_to_three_per_side_and_do_not_profile() -> None:
         _parse(["--baseline", "HEAD", "--profile"])
     with pytest.raises(SystemExit):
         _parse(["--baseline", "HEAD", "--repeat", "0"])
+
+
+def test_current_env_is_for_ab_runs_only_and_takes_name_value() -> None:
+    from bench.__main__ import _parse
+
+    args = _parse(["--baseline", "HEAD", "--current-env", "NOTIFY_RATE_LIMIT_CLIENT=1/s"])
+    assert args.current_env == ["NOTIFY_RATE_LIMIT_CLIENT=1/s"]
+    with pytest.raises(SystemExit):
+        _parse(["--current-env", "NOTIFY_RATE_LIMIT_CLIENT=1/s"])
+    with pytest.raises(SystemExit):
+        _parse(["--baseline", "HEAD", "--current-env", "NOTIFY_RATE_LIMIT_CLIENT"])

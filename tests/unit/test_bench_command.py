@@ -12,6 +12,8 @@ import json
 import sys
 from pathlib import Path
 
+from bench.abrun import side_settings
+from bench.baseline import Tree
 from bench.measurements import Report, Settings, with_server
 from bench.server import Notifyd
 
@@ -40,3 +42,48 @@ def test_a_measurement_starts_the_notifyd_its_settings_name(tmp_path: Path) -> N
 def test_without_a_command_it_is_this_venvs_notifyd() -> None:
     assert Settings.make(quick=True).notifyd == ()
     assert Notifyd()._command[0].endswith("notifyd")
+
+
+ENV_FAKE = FAKE.replace(
+    "json.dumps(sys.argv)",
+    "json.dumps({k: v for k, v in __import__('os').environ.items() if k.startswith('NOTIFY_')})",
+)
+
+
+def _seen_env(
+    tmp_path: Path, server_env: dict[str, str], side_env: dict[str, str] | None = None
+) -> dict[str, str]:
+    """The NOTIFY_* environment a measurement's notifyd got (one A/B side's, via side_settings)."""
+    marker = tmp_path / "env.json"
+    command = (sys.executable, "-c", ENV_FAKE, str(marker))
+    tree = Tree("side", command, (), "stand-in", side_env or {})
+    settings = side_settings(
+        dataclasses.replace(Settings.make(quick=True), server_env=server_env), tree
+    )
+    report = with_server(settings, Report("fake", "stand-in"), lambda _: None)
+    assert all(ok for _, ok in report.checks), report.checks
+    env: dict[str, str] = json.loads(marker.read_text())
+    return env
+
+
+def test_the_bench_turns_the_default_rate_limits_off_on_loopback(tmp_path: Path) -> None:
+    env = _seen_env(tmp_path, {})
+    assert env["NOTIFY_RATE_LIMIT_CLIENT"] == "off"
+    assert env["NOTIFY_RATE_LIMIT_PRODUCER"] == "off"
+    assert env["NOTIFY_RATE_LIMIT_RECIPIENTS"] == "off"
+    assert env["NOTIFY_HOST"] == "127.0.0.1"  # dev mode's bind address, said explicitly
+
+
+def test_env_turns_a_rate_limit_back_on(tmp_path: Path) -> None:
+    env = _seen_env(tmp_path, {"NOTIFY_RATE_LIMIT_CLIENT": "1000000/s"})
+    assert env["NOTIFY_RATE_LIMIT_CLIENT"] == "1000000/s"
+    assert env["NOTIFY_RATE_LIMIT_PRODUCER"] == "off"
+
+
+def test_one_ab_side_gets_its_own_environment_over_env(tmp_path: Path) -> None:
+    common = {"NOTIFY_LOG_LEVEL": "info", "NOTIFY_RATE_LIMIT_PRODUCER": "off"}
+    on = {"NOTIFY_RATE_LIMIT_PRODUCER": "1000000/s"}
+    assert _seen_env(tmp_path, common)["NOTIFY_RATE_LIMIT_PRODUCER"] == "off"
+    current = _seen_env(tmp_path, common, on)
+    assert current["NOTIFY_RATE_LIMIT_PRODUCER"] == "1000000/s"
+    assert current["NOTIFY_LOG_LEVEL"] == "info"
