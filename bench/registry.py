@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bench import live, measurements, postgres
+from bench import inbox, live, measurements, postgres
 from bench.measurements import Report, Settings
 
 MEASUREMENTS: dict[str, Callable[[Settings], Report]] = {
@@ -20,13 +20,24 @@ MEASUREMENTS: dict[str, Callable[[Settings], Report]] = {
     "pg_fanout": postgres.pg_fanout,
     "pg_get_notifications": postgres.pg_get_notifications,
     "pg_resume": live.pg_resume,
+    "inbox_rich": inbox.inbox_rich,
+    "pg_inbox_rich": inbox.pg_inbox_rich,
+    "mark_all": inbox.mark_all,
+    "pg_mark_all": inbox.pg_mark_all,
 }
 
 DEFAULT = tuple(MEASUREMENTS)
 
 # The ones that need wrk on the PATH (installed with apt-get if missing).
 WRK_MEASUREMENTS = frozenset(
-    {"notify_http", "get_notifications", "pg_notify", "pg_get_notifications"}
+    {
+        "notify_http",
+        "get_notifications",
+        "pg_notify",
+        "pg_get_notifications",
+        "inbox_rich",
+        "pg_inbox_rich",
+    }
 )
 
 

@@ -55,6 +55,10 @@ def _value(figure: Figure) -> str:
         return f"{figure.value:.2f} ms"
     if figure.unit == "KiB":
         return f"{figure.value:.1f} KiB"
+    if figure.unit == "x":  # a ratio
+        return f"{figure.value:.2f}x"
+    if figure.unit == "us":
+        return f"{figure.value:.1f} us"
     return f"{figure.value:,.0f} {figure.unit}".rstrip()
 
 

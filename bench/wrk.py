@@ -19,6 +19,7 @@ from bench.server import CpuReading, Notifyd, cpu_meter
 
 NOTIFY_PATH = "/elloloop.notify.v1.NotificationInternalService/Notify"
 GET_NOTIFICATIONS_PATH = "/elloloop.notify.v1.NotificationClientService/GetNotifications"
+MARK_NOTIFICATIONS_PATH = "/elloloop.notify.v1.NotificationClientService/MarkNotifications"
 
 _MARKER = "BENCH_JSON "
 
@@ -92,6 +93,39 @@ def static_post_script(path: str, body: str, headers: dict[str, str]) -> str:
     )
     return (
         _STATIC_POST % {"path": lua_string(path), "body": lua_string(body), "extra_headers": extra}
+        + _DONE
+    )
+
+
+# One of several bodies per request, in turn: each connection walks the bodies
+# (the pages of an inbox, by cursor) so every page is loaded as often.
+_ROTATING_POST = r"""
+local bodies = {%(bodies)s}
+local headers = {["Content-Type"] = "application/json"%(extra_headers)s}
+local path = %(path)s
+local next_body = 0
+
+function request()
+  next_body = next_body %% #bodies + 1
+  return wrk.format("POST", path, headers, bodies[next_body])
+end
+"""
+
+
+def rotating_post_script(path: str, bodies: list[str], headers: dict[str, str]) -> str:
+    """POSTs ``bodies`` in turn (one Lua state per wrk thread, so per thread)."""
+    if not bodies:
+        raise ValueError("rotating_post_script needs at least one body")
+    extra = "".join(
+        f", [{lua_string(name)}] = {lua_string(value)}" for name, value in headers.items()
+    )
+    return (
+        _ROTATING_POST
+        % {
+            "bodies": ", ".join(lua_string(body) for body in bodies),
+            "extra_headers": extra,
+            "path": lua_string(path),
+        }
         + _DONE
     )
 

@@ -120,11 +120,11 @@ def static_origin() -> Iterator[str]:
 class Driver:
     """The Node script: commands on stdin, one reply per line on stdout."""
 
-    def __init__(self, url: str, chromium: str) -> None:
+    def __init__(self, url: str, chromium: str, script: Path = CHECK_SCRIPT) -> None:
         node = shutil.which("node")
         assert node, "node is missing (make web installs it)"
         self.proc = subprocess.Popen(
-            [node, str(CHECK_SCRIPT)],
+            [node, str(script)],
             cwd=WEB,
             env={**os.environ, "INBOX_URL": url, "CHROMIUM": chromium},
             stdin=subprocess.PIPE,

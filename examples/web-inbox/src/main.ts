@@ -4,17 +4,34 @@
 //
 // Query string: ?api=http://localhost:8080&user=user-alice&tenant=acme
 // (a dev-mode token, `Bearer dev:<user>:<tenant>`), or &token=<JWT>.
+//
+// The bell shows the server's unread count: every stream gets a `counts` event
+// right after its handshake and whenever the user's inbox changes on any tab
+// or device, so this page only predicts the count between its own action and
+// that event. Rows follow `update` events (their new state, or deletedIds), so
+// what one tab marks, archives or deletes changes every other tab too.
 
+import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
 import {
+  type Action,
+  ArchiveScope,
+  type Counts,
   DeliveryStatus,
   DeviceType,
+  Mark,
   type Notification,
   NotificationClientService,
+  type NotificationFilter,
+  NotificationFilterSchema,
+  ReadScope,
 } from "./gen/elloloop/notify/v1/notify_pb.js";
+import { isUnread, renderRow, type RowHandlers } from "./row.js";
 
 const PAGE_SIZE = 20;
+const SNOOZE_MS = 60 * 60 * 1000;
+const CALL = { timeoutMs: 10_000 };
 const BACKOFF_BASE_MS = 500;
 const BACKOFF_MAX_MS = 30_000;
 // No event at all (the server sends a heartbeat every 30 s by default) for this
@@ -39,31 +56,79 @@ const client = createClient(
 
 // ---- state ---------------------------------------------------------------
 
-const items = new Map<string, Notification>(); // by store id
+type Tab = "all" | "unread" | "archived";
+const TABS: readonly Tab[] = ["all", "unread", "archived"];
+
+let tab: Tab = "all";
+let tabSeq = 0; // bumped on every tab switch: late pages of the old tab are dropped
+const items = new Map<string, Notification>(); // the current tab's rows, by store id
 let unread = 0;
+let unseen = 0;
+let live = false; // the stream is open: its counts events are the truth
 let nextCursor = "";
 let pagedOlder = false; // once older pages are loaded, a refresh keeps their cursor
 let fresh = new Set<string>(); // ids that arrived live, highlighted once
 
-// A first-page refresh's unreadCount is a snapshot taken while the call is in
-// flight: what arrives or is marked read meanwhile is recorded, to be
-// reconciled with the snapshot when the page comes back.
-type Refresh = { arrived: Set<string>; acked: Set<string> };
-const refreshing = new Set<Refresh>();
-let refreshes = 0;
-let countFrom = 0; // the newest refresh whose count was applied
+function filterOf(which: Tab): NotificationFilter {
+  if (which === "unread") return create(NotificationFilterSchema, { read: ReadScope.UNREAD });
+  if (which === "archived") {
+    return create(NotificationFilterSchema, { archived: ArchiveScope.ARCHIVED });
+  }
+  return create(NotificationFilterSchema); // the inbox: not archived, visible
+}
 
-const isUnread = (n: Notification) => n.status < DeliveryStatus.READ;
-
-/** Adds or updates a row; its status only moves forward (what is read stays read). */
-function merge(n: Notification) {
-  const have = items.get(n.id);
-  if (!have || have.status <= n.status) items.set(n.id, n);
+/** Whether a row in state `n` is listed on tab `which` right now. */
+function belongs(n: Notification, which: Tab): boolean {
+  const archived = n.archivedAtMs !== 0n;
+  if (which === "archived") return archived;
+  const hidden = archived || n.snoozedUntilMs > BigInt(Date.now());
+  return !hidden && (which === "all" || isUnread(n));
 }
 
 function newestFirst(a: Notification, b: Notification): number {
   if (a.createdAtMs !== b.createdAtMs) return a.createdAtMs > b.createdAtMs ? -1 : 1;
   return a.id < b.id ? 1 : -1;
+}
+
+/** The oldest row loaded: a row older than it belongs to a page not loaded yet. */
+function oldestLoaded(): Notification | undefined {
+  let oldest: Notification | undefined;
+  for (const n of items.values()) if (!oldest || newestFirst(n, oldest) > 0) oldest = n;
+  return oldest;
+}
+
+/**
+ * Puts a freshly loaded page in place: rows of its time range that it no
+ * longer lists left the tab (read, archived or deleted while this page was
+ * not listening). Rows newer than the page arrived live during the call.
+ */
+function replaceRange(page: Notification[], last: boolean) {
+  const newest = page[0];
+  const oldest = page[page.length - 1];
+  for (const [id, n] of items) {
+    const inRange =
+      (!newest || newestFirst(n, newest) >= 0) && (last || !oldest || newestFirst(n, oldest) <= 0);
+    if (inRange) items.delete(id);
+  }
+  for (const n of page) if (belongs(n, tab)) items.set(n.id, n);
+}
+
+/** Applies a row's new state to the current tab: listed, replaced or dropped. */
+function apply(n: Notification) {
+  if (!belongs(n, tab)) {
+    items.delete(n.id);
+    return;
+  }
+  const oldest = oldestLoaded();
+  if (items.has(n.id) || !nextCursor || !oldest || newestFirst(n, oldest) < 0) {
+    items.set(n.id, n);
+  }
+}
+
+function setCounts(counts: Counts | undefined) {
+  if (!counts) return;
+  unread = counts.unread;
+  unseen = counts.unseen;
 }
 
 // ---- view ----------------------------------------------------------------
@@ -77,6 +142,8 @@ const more = $<HTMLButtonElement>("more");
 const empty = $<HTMLDivElement>("empty");
 const bell = $<HTMLButtonElement>("bell");
 const panel = $<HTMLElement>("panel");
+const markAll = $<HTMLButtonElement>("mark-all-read");
+const tabButtons = new Map(TABS.map((name) => [name, $<HTMLButtonElement>(`tab-${name}`)]));
 
 $("who").textContent = `${user} @ ${tenant}${jwt ? "" : " (dev token)"} · ${apiBase}`;
 
@@ -99,91 +166,78 @@ function when(ms: bigint): string {
   return date.toLocaleDateString();
 }
 
+const handlers: RowHandlers = {
+  read: (n) => void markRead(n),
+  action: (n, action, url) => void takeAction(n, action, url),
+  archive: (n) => void mark(n, Mark.ARCHIVED),
+  unarchive: (n) => void mark(n, Mark.UNARCHIVED),
+  snooze: (n) => void mark(n, Mark.SNOOZED, { snoozeUntilMs: BigInt(Date.now() + SNOOZE_MS) }),
+  remove: (n) => void remove(n),
+};
+
 function render() {
   const count = String(Math.max(0, unread));
   badge.dataset.count = count;
+  badge.dataset.unseen = String(Math.max(0, unseen));
   badge.textContent = unread > 99 ? "99+" : count;
   bell.title = `${count} unread`;
+  markAll.disabled = unread <= 0;
+  for (const [name, button] of tabButtons) {
+    button.setAttribute("aria-selected", String(name === tab));
+  }
+  list.dataset.tab = tab;
 
-  const rows = [...items.values()].sort(newestFirst).map((n) => {
-    const li = document.createElement("li");
-    li.dataset.testid = "notification";
-    li.dataset.id = n.id;
-    li.dataset.notificationId = n.notificationId;
-    li.dataset.read = String(!isUnread(n));
-    if (fresh.has(n.id)) li.className = "fresh";
-    const button = document.createElement("button");
-    button.type = "button";
-    button.className = "item";
-    button.addEventListener("click", () => void markRead(n.id));
-    const dot = document.createElement("span");
-    dot.className = "dot";
-    const text = document.createElement("span");
-    const title = document.createElement("div");
-    title.className = "title";
-    title.textContent = n.title || n.subjectRef || n.notificationId;
-    const body = document.createElement("div");
-    body.className = "body";
-    body.textContent = n.body;
-    text.append(title, body);
-    const time = document.createElement("time");
-    time.className = "time";
-    time.textContent = when(n.createdAtMs);
-    if (n.createdAtMs) time.dateTime = new Date(Number(n.createdAtMs)).toISOString();
-    button.append(dot, text, time);
-    li.append(button);
-    return li;
-  });
+  const rows = [...items.values()]
+    .sort(newestFirst)
+    .map((n) =>
+      renderRow(n, {
+        archived: tab === "archived",
+        fresh: fresh.has(n.id),
+        when: when(n.createdAtMs),
+        handlers,
+      }),
+    );
   fresh = new Set();
   list.replaceChildren(...rows);
   empty.hidden = items.size > 0 || list.dataset.loaded !== "true";
+  empty.textContent = tab === "archived" ? "Nothing archived." : "Nothing here yet.";
   more.hidden = !nextCursor;
 }
 
 // ---- inbox ---------------------------------------------------------------
 
-/** Loads (or reloads, after a reconnect) the newest page; the server's count wins. */
+/** Loads (or reloads, after a reconnect) the newest page of the current tab. */
 async function refreshFirstPage() {
-  const mine: Refresh = { arrived: new Set(), acked: new Set() };
-  const seq = ++refreshes;
-  refreshing.add(mine);
+  const seq = tabSeq;
   try {
-    const page = await client.getNotifications({ limit: PAGE_SIZE }, { timeoutMs: 10_000 });
-    for (const n of page.notifications) merge(n);
+    const page = await client.getNotifications(
+      { limit: PAGE_SIZE, filter: filterOf(tab) },
+      CALL,
+    );
+    if (seq !== tabSeq) return; // the user switched tabs meanwhile
+    replaceRange(page.notifications, page.nextCursor === "");
     if (!pagedOlder) nextCursor = page.nextCursor;
-    if (seq > countFrom) {
-      countFrom = seq;
-      const onPage = new Map(page.notifications.map((n) => [n.id, n]));
-      let adjust = 0;
-      // Arrived live after the snapshot (the newest rows are all on page one).
-      for (const id of mine.arrived) {
-        const n = items.get(id);
-        if (n && !onPage.has(id) && isUnread(n)) adjust++;
-      }
-      // Marked read after the snapshot.
-      for (const id of mine.acked) {
-        const n = onPage.get(id);
-        if (n && isUnread(n)) adjust--;
-      }
-      unread = Math.max(0, page.unreadCount + adjust);
-    }
+    // The stream's counts events are newer than any page: use a page's only
+    // while no stream is open.
+    if (!live) setCounts(page.counts);
     list.dataset.loaded = "true";
     showError(null);
   } finally {
-    refreshing.delete(mine);
-    render();
+    if (seq === tabSeq) render();
   }
 }
 
 async function loadOlder() {
   if (!nextCursor) return;
+  const seq = tabSeq;
   more.disabled = true;
   try {
     const page = await client.getNotifications(
-      { limit: PAGE_SIZE, cursor: nextCursor },
-      { timeoutMs: 10_000 },
+      { limit: PAGE_SIZE, cursor: nextCursor, filter: filterOf(tab) },
+      CALL,
     );
-    for (const n of page.notifications) merge(n);
+    if (seq !== tabSeq) return;
+    for (const n of page.notifications) if (belongs(n, tab)) items.set(n.id, n);
     nextCursor = page.nextCursor;
     pagedOlder = true;
     render();
@@ -194,36 +248,113 @@ async function loadOlder() {
   }
 }
 
-async function markRead(id: string) {
-  const n = items.get(id);
-  if (!n || !isUnread(n)) return;
-  let gone = false;
-  try {
-    await client.ackNotification({ id }, { timeoutMs: 10_000 });
-  } catch (err) {
-    gone = err instanceof ConnectError && err.code === Code.NotFound;
-    if (!gone) {
-      showError(err);
-      return;
+function switchTab(next: Tab) {
+  if (next === tab && list.dataset.loaded === "true") return;
+  tab = next;
+  tabSeq++;
+  items.clear();
+  nextCursor = "";
+  pagedOlder = false;
+  list.dataset.loaded = "false";
+  render();
+  refreshFirstPage().catch(showError);
+}
+
+/**
+ * The local effect of a mark this page made, shown at once; the update event
+ * (to every tab) confirms it. The count comes from the answer, never predicted.
+ */
+function predict(n: Notification, kind: Mark, actionId = ""): Notification {
+  const now = BigInt(Date.now());
+  const next = { ...n };
+  if (kind === Mark.READ || kind === Mark.ACTIONED) {
+    if (isUnread(n)) next.status = DeliveryStatus.READ;
+    if (!n.readAtMs) next.readAtMs = now;
+    if (kind === Mark.ACTIONED) {
+      next.actionedAtMs = now;
+      next.actionId = actionId;
     }
+  } else if (kind === Mark.ARCHIVED) next.archivedAtMs = now;
+  else if (kind === Mark.UNARCHIVED) next.archivedAtMs = 0n;
+  else if (kind === Mark.SNOOZED) next.snoozedUntilMs = now + BigInt(SNOOZE_MS);
+  return next;
+}
+
+async function mark(n: Notification, kind: Mark, extra: { snoozeUntilMs?: bigint } = {}) {
+  try {
+    const answer = await client.markNotifications({ ids: [n.id], mark: kind, ...extra }, CALL);
+    const current = items.get(n.id);
+    if (current) apply(predict(current, kind));
+    setCounts(answer.counts);
+    showError(null);
+  } catch (err) {
+    showError(err);
   }
-  for (const refresh of refreshing) refresh.acked.add(id);
-  const current = items.get(id);
-  if (current && isUnread(current)) {
-    current.status = DeliveryStatus.READ;
-    current.readAtMs = BigInt(Date.now());
-    unread = Math.max(0, unread - 1);
+  render();
+}
+
+async function markRead(n: Notification) {
+  if (isUnread(n)) await mark(n, Mark.READ);
+}
+
+/** Opens the action's url in a new tab (no opener: it cannot reach this page) and records it. */
+async function takeAction(n: Notification, action: Action, url: string | null) {
+  if (url) window.open(url, "_blank", "noopener,noreferrer");
+  try {
+    const answer = await client.markNotifications(
+      { ids: [n.id], mark: Mark.ACTIONED, actionId: action.id },
+      CALL,
+    );
+    const current = items.get(n.id);
+    if (current) apply(predict(current, Mark.ACTIONED, action.id));
+    setCounts(answer.counts);
+    showError(null);
+  } catch (err) {
+    showError(err);
   }
-  if (gone) items.delete(id);
+  render();
+}
+
+async function markAllRead() {
+  markAll.disabled = true;
+  try {
+    const answer = await client.markNotifications({ all: true, mark: Mark.READ }, CALL);
+    for (const n of [...items.values()]) {
+      if (isUnread(n) && n.archivedAtMs === 0n) apply(predict(n, Mark.READ));
+    }
+    setCounts(answer.counts);
+    showError(null);
+  } catch (err) {
+    showError(err);
+  }
+  render();
+}
+
+async function remove(n: Notification) {
+  try {
+    const answer = await client.deleteNotifications({ ids: [n.id] }, CALL);
+    items.delete(n.id);
+    setCounts(answer.counts);
+    showError(null);
+  } catch (err) {
+    showError(err);
+  }
   render();
 }
 
 function received(n: Notification) {
   if (items.has(n.id)) return; // already shown (from a page, or a replay)
-  items.set(n.id, n);
-  fresh.add(n.id);
-  for (const refresh of refreshing) refresh.arrived.add(n.id);
-  if (isUnread(n)) unread++;
+  if (isUnread(n) && belongs(n, "all")) unread++; // until the counts event that follows
+  if (belongs(n, tab)) {
+    items.set(n.id, n);
+    fresh.add(n.id);
+  }
+  render();
+}
+
+function updated(rows: Notification[], deletedIds: string[]) {
+  for (const n of rows) apply(n);
+  for (const id of deletedIds) items.delete(id);
   render();
 }
 
@@ -270,6 +401,13 @@ async function streamOnce(onOpen: () => void): Promise<void> {
         case "notification":
           if (ev.event.value.notification) received(ev.event.value.notification);
           break;
+        case "counts":
+          setCounts(ev.event.value.counts);
+          render();
+          break;
+        case "update":
+          updated(ev.event.value.notifications, ev.event.value.deletedIds);
+          break;
         case "dataChange": {
           // A hint that something shown changed: refetch, then stop redelivery.
           const key = ev.event.value.idempotencyKey;
@@ -283,12 +421,13 @@ async function streamOnce(onOpen: () => void): Promise<void> {
       }
     }
   } finally {
+    live = false;
     clearTimeout(idle);
     abort.abort();
   }
 }
 
-async function live() {
+async function connect() {
   let attempt = 0;
   for (;;) {
     if (attempt === 0) setStatus("connecting", "connecting…");
@@ -298,6 +437,7 @@ async function live() {
     try {
       await streamOnce(() => {
         opened = true;
+        live = true;
         attempt = 0;
         setStatus("connected", "live");
         // Whatever arrived while disconnected is on the first page.
@@ -329,6 +469,8 @@ bell.addEventListener("click", () => {
   bell.setAttribute("aria-expanded", String(!panel.hidden));
 });
 more.addEventListener("click", () => void loadOlder());
+markAll.addEventListener("click", () => void markAllRead());
+for (const [name, button] of tabButtons) button.addEventListener("click", () => switchTab(name));
 render();
 refreshFirstPage().catch(showError);
-void live();
+void connect();
