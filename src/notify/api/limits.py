@@ -125,7 +125,10 @@ class LimitsMiddleware:
                 message = {**message, "headers": [*message.get("headers", ()), _CLOSE]}
             await send(message)
 
-        await self._app(scope, guarded_receive, guarded_send)
+        try:
+            await self._app(scope, guarded_receive, guarded_send)
+        finally:
+            body.disarm()
 
     def _check_head(self, scope: Scope, headers: Headers, wire: Wire, trailers: bool) -> str | None:
         limits = self._limits
@@ -177,6 +180,9 @@ class _BodyGuard:
         self._max = limits.max_request_bytes
         self._deadline = clock() + limits.body_timeout
         self._clock = clock
+        self._timer: asyncio.TimerHandle | None = None
+        self._task: asyncio.Task[Any] | None = None
+        self._expired = False
         self._received = 0
         self._done = False
         self._enveloped = wire.enveloped
@@ -194,25 +200,53 @@ class _BodyGuard:
     async def receive(self, receive: Receive) -> Message:
         if self._done:
             return await receive()  # after the body: only http.disconnect comes
-        remaining = self._deadline - self._clock()
+        if self._timer is None:
+            # One timer per request, not one per receive: most bodies arrive with
+            # their headers, and a timeout context per await cost more than the
+            # rest of these checks together.
+            loop = asyncio.get_running_loop()
+            self._task = asyncio.current_task()
+            remaining = max(self._deadline - self._clock(), 0.0)
+            self._timer = loop.call_at(loop.time() + remaining, self._expire)
         try:
-            async with asyncio.timeout(max(remaining, 0.0)):
-                message = await receive()
-        except TimeoutError:
-            raise ConnectError(
-                Code.DEADLINE_EXCEEDED, "the request body did not arrive in time"
-            ) from None
+            message = await receive()
+        except asyncio.CancelledError:
+            if self._expired and self._task is not None and self._task.uncancel() == 0:
+                raise ConnectError(
+                    Code.DEADLINE_EXCEEDED, "the request body did not arrive in time"
+                ) from None
+            raise
+        if self._expired:
+            self._expired = False
+            if self._task is not None:
+                self._task.uncancel()
+            raise ConnectError(Code.DEADLINE_EXCEEDED, "the request body did not arrive in time")
         if message["type"] != "http.request":
             return message
         chunk: bytes = message.get("body", b"")
         self._received += len(chunk)
         if self._received > self._max:
+            self.disarm()
             raise ConnectError(Code.RESOURCE_EXHAUSTED, _too_large(self._max))
         if self._enveloped:
             self._scan(chunk)
         if not message.get("more_body", False):
             self._done = True
+            self.disarm()
         return message
+
+    def disarm(self) -> None:
+        """The body is in (or the request is over): the deadline no longer applies."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._task = None
+
+    def _expire(self) -> None:
+        self._timer = None
+        if not self._done and self._task is not None:
+            self._expired = True
+            self._task.cancel()
 
     def _scan(self, chunk: bytes) -> None:
         view = memoryview(chunk)

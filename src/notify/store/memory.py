@@ -157,7 +157,9 @@ class MemoryStore:
             if stored.collapse_key:
                 inbox.collapse.setdefault(stored.collapse_key, set()).add(stored.id)
             self._enter(inbox, stored)
-            result.append(StoredRow(stored.copy(), True, replaced, replaced_change))
+            # The caller's own row, not the stored one: they are already apart.
+            row.collapsed_count = stored.collapsed_count
+            result.append(StoredRow(row, True, replaced, replaced_change))
         return result
 
     def _collapse(self, inbox: _Inbox, new: Notification) -> str:
