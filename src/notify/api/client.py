@@ -14,6 +14,7 @@ from connectrpc.code import Code
 from connectrpc.errors import ConnectError
 from elloloop.notify.v1 import notify_pb2 as pb
 
+from notify.api import jsonrows
 from notify.api.context import current_request
 from notify.api.convert import counts_to_pb, notification_to_pb
 from notify.api.interceptors import Ctx, caller
@@ -224,9 +225,17 @@ class ClientService:
             request.cursor, request.limit, request.unread_only, _filter(request.filter)
         )
         result = await self._notifier.list_notifications(caller(), page)
+        next_cursor = encode_cursor(result.next_key)
+        if jsonrows.wants_json(ctx.request_headers().get("content-type", "")):
+            # JSON straight from the rows: no Struct round trip for their data.
+            answer = pb.GetNotificationsResponse(next_cursor=next_cursor)
+            jsonrows.prepared.set(
+                (answer, jsonrows.page_json(result.rows, next_cursor, result.counts))
+            )
+            return answer
         return pb.GetNotificationsResponse(
             notifications=[notification_to_pb(row) for row in result.rows],
-            next_cursor=encode_cursor(result.next_key),
+            next_cursor=next_cursor,
             unread_count=result.counts.unread,
             counts=counts_to_pb(result.counts),
         )

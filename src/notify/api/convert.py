@@ -16,6 +16,7 @@ from elloloop.notify.v1 import notify_pb2 as pb
 from google.protobuf.struct_pb2 import Struct
 
 from notify.api import fastjson
+from notify.core.codegen import define
 from notify.core.errors import InvalidArgument
 from notify.core.model import NOTIFICATION_FIELDS, Action, Counts, Notification
 
@@ -73,7 +74,7 @@ def _compile() -> Callable[[Notification], pb.Notification]:
         "actions_to_pb": actions_to_pb,
         "data_to_struct": data_to_struct,
     }
-    exec(f"def to_pb(row):\n    return Message({args})", namespace)  # field names only
+    define(f"def to_pb(row):\n    return Message({args})", namespace)  # field names only
     to_pb: Callable[[Notification], pb.Notification] = namespace["to_pb"]
     return to_pb
 

@@ -41,6 +41,8 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.internal.type_checkers import ToShortestFloat
 from google.protobuf.message import Message
 
+from notify.core.codegen import define
+
 _F = FieldDescriptor
 # protobuf's Python and upb descriptor classes differ in type but not in the
 # attributes used here; the stubs cannot express that, so they are Any.
@@ -392,7 +394,7 @@ def _compile_encoder(descriptor: Descriptor) -> Callable[[Any], Any]:
     if _is_wrapper(descriptor):
         # Int32Value, StringValue, ...: the JSON is the bare value of field 1.
         lines = ["def encode(m):", f"    return {value_expr(descriptor.fields[0], 'm.value')}"]
-        exec("\n".join(lines), namespace)  # source built above from the descriptor only
+        define("\n".join(lines), namespace)  # source built above from the descriptor only
         wrapper: Callable[[Any], Any] = namespace["encode"]
         return wrapper
 
@@ -416,7 +418,7 @@ def _compile_encoder(descriptor: Descriptor) -> Callable[[Any], Any]:
         else:
             lines.append(f"    out[{key}] = {value_expr(field, attr)}")
     lines.append("    return out")
-    exec("\n".join(lines), namespace)  # source built above from the descriptor only
+    define("\n".join(lines), namespace)  # source built above from the descriptor only
     encoder: Callable[[Any], Any] = namespace["encode"]
     return encoder
 

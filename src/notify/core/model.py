@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
+from notify.core.codegen import define
+
 
 class Channel(IntEnum):
     UNSPECIFIED = 0
@@ -175,7 +177,7 @@ def _compile_copy(cls: type[Any]) -> Callable[[Any], Any]:
     """``lambda row: cls(row.a, row.b, ...)`` for every field: no per-field loop."""
     args = ", ".join(f"row.{f.name}" for f in dataclasses.fields(cls))
     namespace: dict[str, Any] = {"cls": cls}
-    exec(f"def copy(row):\n    return cls({args})", namespace)  # built from field names only
+    define(f"def copy(row):\n    return cls({args})", namespace)  # built from field names only
     copy: Callable[[Any], Any] = namespace["copy"]
     return copy
 

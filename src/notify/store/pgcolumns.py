@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from notify.core.codegen import define
 from notify.core.model import Action, Notification
 
 _SQL_TYPES = {str: "text", int: "bigint", bool: "boolean"}
@@ -106,7 +107,7 @@ def _compile() -> tuple[
     lines.append(f"    return [{lists}]")
     lines.append("def to_row(rec):")
     lines.append(f"    return Notification({', '.join(from_db)})")
-    exec("\n".join(lines), namespace)  # built from the dataclass's own field list
+    define("\n".join(lines), namespace)  # built from the dataclass's own field list
     return namespace["to_arrays"], namespace["to_row"]
 
 
