@@ -24,24 +24,30 @@ logger = logging.getLogger("notify.bus")
 Handler = Callable[[BusEvent], None]
 
 
-class LocalBus:
-    """One process: every publish reaches every subscriber at once."""
+class Subscribers:
+    """A bus's local subscribers, called in order, each event reaching all before the next.
 
-    reply_wait = 0.0
+    An event dispatched by a subscriber (a reply) is queued and delivered after
+    the current one has reached everybody, so every subscriber sees every event
+    in the order it was dispatched. One failing subscriber never keeps an event
+    from the others.
+    """
 
-    def __init__(self, replica_id: str | None = None) -> None:
-        self.replica_id = replica_id or os.urandom(6).hex()
+    def __init__(self) -> None:
         self._handlers: tuple[Handler, ...] = ()
         self._queue: deque[BusEvent] = deque()
         self._dispatching = False
 
-    def publish(self, event: BusEvent) -> None:
-        """Delivers the event to every subscriber before returning.
+    def add(self, handler: Handler) -> Unsubscribe:
+        # A fresh tuple per change: a dispatch in progress keeps iterating its own.
+        self._handlers = (*self._handlers, handler)
 
-        An event published by a subscriber (a reply) is queued and delivered
-        after the current one has reached everybody, so every subscriber sees
-        every event in publication order.
-        """
+        def unsubscribe() -> None:
+            self._handlers = tuple(h for h in self._handlers if h is not handler)
+
+        return unsubscribe
+
+    def dispatch(self, event: BusEvent) -> None:
         self._queue.append(event)
         if self._dispatching:
             return
@@ -53,24 +59,33 @@ class LocalBus:
                     try:
                         handler(current)
                     except Exception:
-                        # One broken subscriber must not keep the event from the others.
                         logger.exception(
                             "bus subscriber failed", extra={"event": type(current).__name__}
                         )
         finally:
             self._dispatching = False
 
+    def clear(self) -> None:
+        self._handlers = ()
+
+
+class LocalBus:
+    """One process: every publish reaches every subscriber before it returns."""
+
+    reply_wait = 0.0
+
+    def __init__(self, replica_id: str | None = None) -> None:
+        self.replica_id = replica_id or os.urandom(6).hex()
+        self._subscribers = Subscribers()
+
+    def publish(self, event: BusEvent) -> None:
+        self._subscribers.dispatch(event)
+
     def subscribe(self, handler: Handler) -> Unsubscribe:
-        # A fresh tuple per change: a publish in progress keeps iterating its own.
-        self._handlers = (*self._handlers, handler)
-
-        def unsubscribe() -> None:
-            self._handlers = tuple(h for h in self._handlers if h is not handler)
-
-        return unsubscribe
+        return self._subscribers.add(handler)
 
     async def close(self) -> None:
-        self._handlers = ()
+        self._subscribers.clear()
 
 
 # How many other replicas will answer a request (a bus across processes

@@ -40,6 +40,7 @@ import asyncpg
 from notify.core.events import BusEvent
 from notify.core.model import Notification
 from notify.core.ports import Unsubscribe
+from notify.realtime.bus import Subscribers
 from notify.realtime.buscodec import (
     REGISTRY,
     Announced,
@@ -96,9 +97,7 @@ class PgBus:
         self.replica_id = replica_id or os.urandom(6).hex()
         self.reply_wait = settings.reply_wait
         self._settings = settings
-        self._handlers: tuple[Handler, ...] = ()
-        self._local: deque[BusEvent] = deque()
-        self._dispatching = False
+        self._subscribers = Subscribers()
         self._seq = itertools.count(1)
         self._outbox: list[str] = []
         self._outbox_ready = asyncio.Event()
@@ -168,31 +167,10 @@ class PgBus:
         self._dispatch(event)
 
     def _dispatch(self, event: BusEvent) -> None:
-        # As LocalBus: an event published by a subscriber waits for the current one.
-        self._local.append(event)
-        if self._dispatching:
-            return
-        self._dispatching = True
-        try:
-            while self._local:
-                current = self._local.popleft()
-                for handler in self._handlers:
-                    try:
-                        handler(current)
-                    except Exception:
-                        logger.exception(
-                            "bus subscriber failed", extra={"event": type(current).__name__}
-                        )
-        finally:
-            self._dispatching = False
+        self._subscribers.dispatch(event)
 
     def subscribe(self, handler: Handler) -> Unsubscribe:
-        self._handlers = (*self._handlers, handler)
-
-        def unsubscribe() -> None:
-            self._handlers = tuple(h for h in self._handlers if h is not handler)
-
-        return unsubscribe
+        return self._subscribers.add(handler)
 
     async def _send_forever(self) -> None:
         while True:
@@ -367,7 +345,7 @@ class PgBus:
 
     async def close(self) -> None:
         self._closed = True
-        self._handlers = ()
+        self._subscribers.clear()
         # What is queued still goes out: replies and acks other replicas wait for.
         if self._outbox and self._pool is not None:
             batch, self._outbox = self._outbox, []
