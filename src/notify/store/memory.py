@@ -31,7 +31,18 @@ from notify.core.model import (
     ReadScope,
     Status,
 )
-from notify.store import Changed, Deleted, Due, Gauges, Selection, StoredRow
+from notify.core.preferences import PreferenceRule, Preferences, TenantPreferences, merge_rules
+from notify.store import (
+    Changed,
+    Deleted,
+    Due,
+    Gauges,
+    OutboxDepth,
+    OutboxEntry,
+    Selection,
+    SendResult,
+    StoredRow,
+)
 
 
 @dataclass(slots=True)
@@ -53,6 +64,15 @@ class _Inbox:
 _RowKey = tuple[str, str, str, int]
 
 
+@dataclass(slots=True)
+class _OutboxEntry:
+    channel: Channel
+    due_at_ms: int
+    first_due_ms: int
+    lease_until_ms: int = 0
+    token: str = ""
+
+
 def _in_inbox(row: Notification) -> bool:
     return row.channel is Channel.IN_APP and row.visible and not row.archived_at_ms
 
@@ -67,6 +87,9 @@ class MemoryStore:
         self._devices: dict[tuple[str, str], dict[DeviceType, Device]] = {}
         # (due_at_ms, row id): stale entries are skipped when popped.
         self._due: list[tuple[int, str]] = []
+        self._outbox: dict[str, _OutboxEntry] = {}  # row id -> what is left to send
+        self._preferences: dict[tuple[str, str], tuple[PreferenceRule, ...]] = {}
+        self._tenant_preferences: dict[str, TenantPreferences] = {}
 
     # ------------------------------------------------------------ bookkeeping
 
@@ -131,6 +154,7 @@ class MemoryStore:
             if stored.collapse_key:
                 inbox.collapse.setdefault(stored.collapse_key, set()).add(stored.id)
             self._enter(inbox, stored)
+            self._enqueue(stored)  # an external row's send, in the same atomic step
             result.append(StoredRow(stored.copy(), created=True, replaced=replaced))
         return result
 
@@ -340,6 +364,96 @@ class MemoryStore:
 
     async def close(self) -> None:
         return None
+
+    # ------------------------------------------------------------ delivery
+
+    def _enqueue(self, row: Notification) -> None:
+        if row.channel is not Channel.IN_APP and row.status is Status.PENDING:
+            due = max(row.created_at_ms, row.deliver_at_ms)
+            self._outbox[row.id] = _OutboxEntry(row.channel, due, due)
+
+    async def claim_outbox(
+        self, channel: Channel, now_ms: int, limit: int, lease_ms: int, token: str
+    ) -> list[OutboxEntry]:
+        due: list[tuple[int, str]] = []
+        for row_id, entry in list(self._outbox.items()):
+            if row_id not in self._by_id:  # deleted or expired: nothing to send
+                del self._outbox[row_id]
+            elif (
+                entry.channel is channel
+                and entry.due_at_ms <= now_ms
+                and entry.lease_until_ms <= now_ms
+            ):
+                due.append((entry.due_at_ms, row_id))
+        claimed: list[OutboxEntry] = []
+        for _, row_id in sorted(due)[:limit]:
+            entry = self._outbox[row_id]
+            entry.lease_until_ms, entry.token = now_ms + lease_ms, token
+            claimed.append(OutboxEntry(self._by_id[row_id].copy(), entry.first_due_ms))
+        return claimed
+
+    async def finish_outbox(self, token: str, results: Sequence[SendResult]) -> list[str]:
+        recorded: list[str] = []
+        for result in results:
+            entry = self._outbox.get(result.row_id)
+            row = self._by_id.get(result.row_id)
+            if entry is None or entry.token != token or row is None:
+                continue
+            if result.status is Status.PENDING:
+                entry.due_at_ms, entry.lease_until_ms, entry.token = result.retry_at_ms, 0, ""
+            else:
+                del self._outbox[result.row_id]
+                if row.status is Status.PENDING:
+                    row.status = result.status
+                    if result.status is Status.DELIVERED:
+                        row.delivered_at_ms = result.at_ms
+            row.attempts = result.attempts
+            row.failure_reason = result.reason
+            row.provider_message_id = result.provider_message_id
+            recorded.append(result.row_id)
+        return recorded
+
+    async def release_outbox(self, token: str, row_ids: Sequence[str]) -> None:
+        for row_id in row_ids:
+            entry = self._outbox.get(row_id)
+            if entry is not None and entry.token == token:
+                entry.lease_until_ms, entry.token = 0, ""
+
+    async def outbox_depth(self, now_ms: int) -> dict[Channel, OutboxDepth]:
+        found: dict[Channel, OutboxDepth] = {}
+        for row_id, entry in self._outbox.items():
+            if row_id not in self._by_id:
+                continue
+            seen = found.get(entry.channel, OutboxDepth(0, 0))
+            oldest = seen.oldest_due_ms
+            if entry.due_at_ms <= now_ms and (not oldest or entry.due_at_ms < oldest):
+                oldest = entry.due_at_ms
+            found[entry.channel] = OutboxDepth(seen.entries + 1, oldest)
+        return found
+
+    async def preferences_for(
+        self, tenant_id: str, user_ids: Sequence[str]
+    ) -> dict[str, Preferences]:
+        tenant = self._tenant_preferences.get(tenant_id, TenantPreferences())
+        return {
+            user_id: Preferences(self._preferences.get((tenant_id, user_id), ()), tenant)
+            for user_id in user_ids
+        }
+
+    async def update_preferences(
+        self,
+        tenant_id: str,
+        user_id: str,
+        rules: Sequence[PreferenceRule],
+        *,
+        replace: bool,
+    ) -> Preferences:
+        current = self._preferences.get((tenant_id, user_id), ())
+        self._preferences[(tenant_id, user_id)] = merge_rules(current, rules, replace=replace)
+        return (await self.preferences_for(tenant_id, [user_id]))[user_id]
+
+    async def set_tenant_preferences(self, tenant_id: str, tenant: TenantPreferences) -> None:
+        self._tenant_preferences[tenant_id] = tenant
 
 
 def _expired(row: Notification, now_ms: int) -> bool:
