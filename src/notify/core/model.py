@@ -224,6 +224,8 @@ class NotifyOutcome:
     delivered: int = 0
     pending: int = 0
     failed: int = 0
+    # Rows not created: the user's preferences turned the channel off.
+    skipped: int = 0
 
 
 @dataclass(frozen=True, slots=True)
