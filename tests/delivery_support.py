@@ -6,6 +6,7 @@ then 250" and see exactly what arrived."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime
 import email
 import email.policy
@@ -18,11 +19,18 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any
 
+import pytest
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from standardwebhooks import Webhook, WebhookVerificationError
+
+from notify.store import Store
+from notify.store.memory import MemoryStore
+from notify.store.postgres import PostgresStore
+from tests.pg import PostgresCluster, truncate
 
 SMTP_USER, SMTP_PASSWORD = "notify", "s3cret pass"
 
@@ -155,3 +163,90 @@ async def smtp_server(
     finally:
         server.close()
         await server.wait_closed()
+
+
+WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"a webhook secret of 32 bytes!!!!").decode()
+
+
+@dataclass
+class WebhookReceiver:
+    """An HTTP/1.1 receiver: answers from ``script`` ((status, headers) pairs, then 200) and
+    keeps every request whose Standard Webhooks signature verified (unsigned ones count in
+    ``rejected`` and get 401)."""
+
+    script: deque[tuple[int, dict[str, str]]] = field(default_factory=deque)
+    secret: str = WEBHOOK_SECRET
+    received: list[tuple[dict[str, str], Any]] = field(default_factory=list)
+    rejected: int = 0
+    attempts: int = 0
+    port: int = 0
+
+    def ids(self) -> list[str]:
+        return [headers["webhook-id"] for headers, _ in self.received]
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            headers = {}
+            for line in lines[1:]:
+                if ":" in line:
+                    name, _, value = line.partition(":")
+                    headers[name.strip().lower()] = value.strip()
+            body = await reader.readexactly(int(headers.get("content-length", "0")))
+            self.attempts += 1
+            status, extra = self.script.popleft() if self.script else (200, {})
+            try:
+                parsed = Webhook(self.secret).verify(body, headers)
+            except WebhookVerificationError:
+                self.rejected += 1
+                status, extra = 401, {}
+            else:
+                if 200 <= status < 300:
+                    self.received.append((headers, parsed))
+            extra_lines = "".join(f"{k}: {v}\r\n" for k, v in extra.items())
+            writer.write(
+                f"HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n"
+                f"{extra_lines}\r\n".encode()
+            )
+            await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+
+@asynccontextmanager
+async def webhook_receiver(receiver: WebhookReceiver) -> AsyncIterator[WebhookReceiver]:
+    server = await asyncio.start_server(receiver.handle, "127.0.0.1", 0)
+    receiver.port = server.sockets[0].getsockname()[1]
+    try:
+        yield receiver
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+# ------------------------------------------------------------ fixtures: a store per driver
+
+
+@pytest.fixture(name="pg_dsn")
+def pg_dsn_fixture(driver: str, request: pytest.FixtureRequest) -> str:
+    """An empty database for the postgres driver ("" for memory)."""
+    if driver == "memory":
+        return ""
+    cluster: PostgresCluster = request.getfixturevalue("pg_cluster")
+    asyncio.run(truncate(cluster.dsn()))
+    return cluster.dsn()
+
+
+@pytest.fixture(name="store")
+async def store_fixture(pg_dsn: str) -> AsyncIterator[Store]:
+    if not pg_dsn:
+        yield MemoryStore()
+        return
+    opened = await PostgresStore.connect(pg_dsn, min_size=1, max_size=4)
+    try:
+        yield opened
+    finally:
+        await opened.close()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -19,41 +18,18 @@ from notify.metrics import Metrics
 from notify.service.dispatcher import Dispatcher, DispatchPolicy
 from notify.store import Store
 from notify.store.conformance import make_row
-from notify.store.memory import MemoryStore
-from notify.store.postgres import PostgresStore
-from tests.delivery_support import (
+from tests.delivery_support import (  # noqa: F401  (the fixtures pg_dsn and store)
     SMTP_PASSWORD,
     SMTP_USER,
     Certificate,
     SmtpSink,
+    pg_dsn_fixture,
     self_signed,
     smtp_server,
+    store_fixture,
 )
-from tests.pg import PostgresCluster, truncate
 
 T0 = 1_700_000_000_000
-
-
-@pytest.fixture
-def pg_dsn(driver: str, request: pytest.FixtureRequest) -> str:
-    """An empty database for the postgres driver ("" for memory)."""
-    if driver == "memory":
-        return ""
-    cluster: PostgresCluster = request.getfixturevalue("pg_cluster")
-    asyncio.run(truncate(cluster.dsn()))
-    return cluster.dsn()
-
-
-@pytest.fixture
-async def store(pg_dsn: str) -> AsyncIterator[Store]:
-    if not pg_dsn:
-        yield MemoryStore()
-        return
-    opened = await PostgresStore.connect(pg_dsn, min_size=1, max_size=4)
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 @pytest.fixture(scope="module")
