@@ -180,6 +180,7 @@ class WebhookReceiver:
     rejected: int = 0
     attempts: int = 0
     port: int = 0
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
     def ids(self) -> list[str]:
         return [headers["webhook-id"] for headers, _ in self.received]
@@ -204,6 +205,7 @@ class WebhookReceiver:
             else:
                 if 200 <= status < 300:
                     self.received.append((headers, parsed))
+                    self.arrived.set()
             extra_lines = "".join(f"{k}: {v}\r\n" for k, v in extra.items())
             writer.write(
                 f"HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n"

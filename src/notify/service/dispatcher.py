@@ -102,6 +102,11 @@ class Dispatcher:
             handled += len(entries)
         return handled
 
+    async def drain(self) -> None:
+        """Waits until every send in flight now (and any started meanwhile) is recorded."""
+        while self._inflight:
+            await asyncio.wait(list(self._inflight))
+
     async def close(self, grace: float = 10.0) -> None:
         """Stops claiming; in-flight sends get ``grace`` seconds to end, the rest are released."""
         self._closing = True
