@@ -95,6 +95,8 @@ class SmtpSink:
     attempts: int = 0
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
     port: int = 0
+    # Seconds each accepted DATA takes: a slow mail server (load, not synchronisation).
+    delay: float = 0.0
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: Any
@@ -108,6 +110,8 @@ class SmtpSink:
         self.attempts += 1
         if self.script:
             return self.script.popleft()
+        if self.delay:
+            await asyncio.sleep(self.delay)
         assert isinstance(envelope.content, bytes)
         parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
         assert isinstance(parsed, EmailMessage)
@@ -119,6 +123,14 @@ class SmtpSink:
 
     def message_ids(self) -> list[str]:
         return [str(m["Message-ID"]) for m in self.messages]
+
+    async def wait_unique(self, count: int) -> None:
+        """Until messages with ``count`` distinct Message-IDs have arrived."""
+        while True:
+            self.arrived.clear()
+            if len(set(self.message_ids())) >= count:
+                return
+            await self.arrived.wait()
 
 
 def _authenticator(
