@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bench import live, measurements, postgres
+from bench import delivery, live, measurements, postgres
 from bench.measurements import Report, Settings
 
 MEASUREMENTS: dict[str, Callable[[Settings], Report]] = {
@@ -20,6 +20,12 @@ MEASUREMENTS: dict[str, Callable[[Settings], Report]] = {
     "pg_fanout": postgres.pg_fanout,
     "pg_get_notifications": postgres.pg_get_notifications,
     "pg_resume": live.pg_resume,
+    "email": delivery.email,
+    "pg_email": delivery.pg_email,
+    "webhook": delivery.webhook,
+    "pg_webhook": delivery.pg_webhook,
+    "email_cost": delivery.email_cost,
+    "pg_email_cost": delivery.pg_email_cost,
 }
 
 DEFAULT = tuple(MEASUREMENTS)

@@ -88,6 +88,8 @@ class MemoryStore:
         # (due_at_ms, row id): stale entries are skipped when popped.
         self._due: list[tuple[int, str]] = []
         self._outbox: dict[str, _OutboxEntry] = {}  # row id -> what is left to send
+        # Per channel, (when claimable, row id): a heap; stale items are skipped when popped.
+        self._claimable: dict[Channel, list[tuple[int, str]]] = {}
         self._preferences: dict[tuple[str, str], tuple[PreferenceRule, ...]] = {}
         self._tenant_preferences: dict[str, TenantPreferences] = {}
 
@@ -371,25 +373,31 @@ class MemoryStore:
         if row.channel is not Channel.IN_APP and row.status is Status.PENDING:
             due = max(row.created_at_ms, row.deliver_at_ms)
             self._outbox[row.id] = _OutboxEntry(row.channel, due, due)
+            self._offer(row.id)
+
+    def _offer(self, row_id: str) -> None:
+        """(Re)lists an entry at the time it can next be claimed: due, and its lease over."""
+        entry = self._outbox[row_id]
+        heap = self._claimable.setdefault(entry.channel, [])
+        heapq.heappush(heap, (max(entry.due_at_ms, entry.lease_until_ms), row_id))
 
     async def claim_outbox(
         self, channel: Channel, now_ms: int, limit: int, lease_ms: int, token: str
     ) -> list[OutboxEntry]:
-        due: list[tuple[int, str]] = []
-        for row_id, entry in list(self._outbox.items()):
-            if row_id not in self._by_id:  # deleted or expired: nothing to send
-                del self._outbox[row_id]
-            elif (
-                entry.channel is channel
-                and entry.due_at_ms <= now_ms
-                and entry.lease_until_ms <= now_ms
-            ):
-                due.append((entry.due_at_ms, row_id))
+        heap = self._claimable.get(channel, [])
         claimed: list[OutboxEntry] = []
-        for _, row_id in sorted(due)[:limit]:
-            entry = self._outbox[row_id]
+        while heap and heap[0][0] <= now_ms and len(claimed) < limit:
+            at, row_id = heapq.heappop(heap)
+            entry = self._outbox.get(row_id)
+            if entry is None or max(entry.due_at_ms, entry.lease_until_ms) != at:
+                continue  # ended, or listed again at another time since
+            row = self._by_id.get(row_id)
+            if row is None:  # deleted or expired: nothing to send
+                del self._outbox[row_id]
+                continue
             entry.lease_until_ms, entry.token = now_ms + lease_ms, token
-            claimed.append(OutboxEntry(self._by_id[row_id].copy(), entry.first_due_ms))
+            self._offer(row_id)  # back once the lease runs out, unless finished first
+            claimed.append(OutboxEntry(row.copy(), entry.first_due_ms))
         return claimed
 
     async def finish_outbox(self, token: str, results: Sequence[SendResult]) -> list[str]:
@@ -401,6 +409,7 @@ class MemoryStore:
                 continue
             if result.status is Status.PENDING:
                 entry.due_at_ms, entry.lease_until_ms, entry.token = result.retry_at_ms, 0, ""
+                self._offer(result.row_id)
             else:
                 del self._outbox[result.row_id]
                 if row.status is Status.PENDING:
@@ -418,6 +427,7 @@ class MemoryStore:
             entry = self._outbox.get(row_id)
             if entry is not None and entry.token == token:
                 entry.lease_until_ms, entry.token = 0, ""
+                self._offer(row_id)
 
     async def outbox_depth(self, now_ms: int) -> dict[Channel, OutboxDepth]:
         found: dict[Channel, OutboxDepth] = {}
