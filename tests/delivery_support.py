@@ -116,7 +116,10 @@ class SmtpSink:
         parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
         assert isinstance(parsed, EmailMessage)
         self.messages.append(parsed)
-        tls = session.ssl is not None or server.transport.get_extra_info("ssl_object") is not None
+        transport = server.transport
+        tls = session.ssl is not None or (
+            transport is not None and transport.get_extra_info("ssl_object") is not None
+        )
         self.sessions.append((tls, bool(session.authenticated)))
         self.arrived.set()
         return "250 2.0.0 queued"

@@ -5,6 +5,7 @@ once, an exhausted budget, a bad address, and what the message carries."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections import deque
 from pathlib import Path
 
@@ -270,3 +271,48 @@ async def test_concurrent_sends_are_bounded(store: Store) -> None:
             handled += await run.tick()
     assert peak == 3
     assert len(sink.messages) == 7
+
+
+class Stuck(SmtpSink):
+    """Holds every DATA until ``release`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+        self.attempts += 1
+        self.arrived.set()
+        await self.release.wait()
+        return await super().handle_DATA(server, session, envelope)
+
+
+async def test_close_finishes_a_send_in_flight(store: Store) -> None:
+    clock = ManualClock(T0)
+    sink = Stuck()
+    async with smtp_server(sink, auth=False):
+        (stored,) = await queue(store, email_row())
+        run = dispatcher(store, provider(sink.port, None, clock, auth=False), clock)
+        run.start()
+        await sink.arrived.wait()
+        closing = asyncio.create_task(run.close(grace=30))
+        sink.release.set()
+        await closing
+    assert (await row_of(store, stored)).status is Status.DELIVERED
+    assert await store.claim_outbox(Channel.EMAIL, T0 + 10**9, 10, 1, str(uuid.uuid4())) == []
+
+
+async def test_close_releases_a_send_that_does_not_finish_in_time(store: Store) -> None:
+    clock = ManualClock(T0)
+    sink = Stuck()
+    async with smtp_server(sink, auth=False):
+        (stored,) = await queue(store, email_row())
+        run = dispatcher(store, provider(sink.port, None, clock, auth=False), clock)
+        run.start()
+        await sink.arrived.wait()
+        await run.close(grace=0.05)
+        # Released: claimable at once by another dispatcher, not only when the lease ends.
+        again = await store.claim_outbox(Channel.EMAIL, T0, 10, 60_000, str(uuid.uuid4()))
+        sink.release.set()
+    assert [e.row.id for e in again] == [stored.id]
+    assert (await row_of(store, stored)).status is Status.PENDING

@@ -40,6 +40,9 @@ from notify.store import OutboxEntry, SendResult, Store
 
 logger = logging.getLogger("notify.dispatcher")
 
+# How long close() waits for cancelled sends to unwind before releasing their leases.
+CANCEL_WAIT_S = 1.0
+
 
 @dataclass(frozen=True, slots=True)
 class DispatchPolicy:
@@ -123,7 +126,9 @@ class Dispatcher:
             for task in still:
                 task.cancel()
             if still:
-                await asyncio.wait(still)
+                # A cancelled SMTP send may wait to say QUIT; its result would be
+                # ignored anyway once its lease is given back below.
+                await asyncio.wait(still, timeout=CANCEL_WAIT_S)
             if left:
                 with contextlib.suppress(NotifyError):
                     await self._store.release_outbox(self.token, left)
