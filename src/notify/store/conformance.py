@@ -521,20 +521,6 @@ async def test_hidden_rows_are_not_listed_counted_or_replayed(store: Store) -> N
     assert touched.rows == []
 
 
-# What ``from notify.store.conformance import *`` brings: the tests and the helpers.
-__all__ = [
-    "ADVERSARIAL",
-    "NOW",
-    "all_rows",
-    "inbox_page",
-    "listed",
-    "make_row",
-    "page",
-    "rich",
-    *(name for name in list(globals()) if name.startswith("test_")),
-]
-
-
 # ------------------------------------------------------------ delivery: the outbox
 
 T0 = 1_700_000_000_000
@@ -693,3 +679,17 @@ async def test_preferences_merge_replace_and_tenant_defaults(store: Store) -> No
     assert (await store.preferences_for("t2", ["u1"]))["u1"] == Preferences()
     await store.set_tenant_preferences("t1", TenantPreferences())
     assert (await store.preferences_for("t1", ["u1"]))["u1"] == Preferences((hooks_off,))
+
+
+# What ``from notify.store.conformance import *`` brings: the tests and the helpers.
+__all__ = [
+    "ADVERSARIAL",
+    "NOW",
+    "all_rows",
+    "inbox_page",
+    "listed",
+    "make_row",
+    "page",
+    "rich",
+    *(name for name in list(globals()) if name.startswith("test_")),
+]

@@ -77,15 +77,14 @@ SELECT channel, count(*) AS entries,
 FROM notify_outbox GROUP BY channel
 """
 
-USER_RULES = """
-SELECT user_id, category, channel, enabled FROM notify_preferences
-WHERE tenant_id = $1 AND user_id = ANY($2::text[])
-ORDER BY user_id, category, channel
-"""
-
-TENANT = """
-SELECT defaults::text, required_categories::text FROM notify_tenant_preferences
-WHERE tenant_id = $1
+# The users' rules and their tenant's, in one round trip (Notify reads it on every call).
+PREFERENCES = """
+SELECT
+    (SELECT defaults::text FROM notify_tenant_preferences WHERE tenant_id = $1),
+    (SELECT required_categories::text FROM notify_tenant_preferences WHERE tenant_id = $1),
+    (SELECT json_agg(json_build_array(user_id, category, channel, enabled)
+                     ORDER BY user_id, category, channel)::text
+     FROM notify_preferences WHERE tenant_id = $1 AND user_id = ANY($2::text[]))
 """
 
 DELETE_USER_RULES = "DELETE FROM notify_preferences WHERE tenant_id = $1 AND user_id = $2"

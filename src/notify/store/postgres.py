@@ -588,22 +588,20 @@ class PostgresStore:
     async def _preferences(
         conn: asyncpg.Connection, tenant_id: str, user_ids: Sequence[str]
     ) -> dict[str, Preferences]:
-        records = await conn.fetch(pgoutbox.USER_RULES, tenant_id, list(user_ids))
-        tenant_record = await conn.fetchrow(pgoutbox.TENANT, tenant_id)
+        defaults, required, user_rules = await conn.fetchrow(
+            pgoutbox.PREFERENCES, tenant_id, list(user_ids)
+        )
         tenant = TenantPreferences()
-        if tenant_record is not None:
+        if defaults is not None:
             tenant = TenantPreferences(
                 tuple(
-                    PreferenceRule(c, Channel(ch), bool(on))
-                    for c, ch, on in orjson.loads(tenant_record[0])
+                    PreferenceRule(c, Channel(ch), bool(on)) for c, ch, on in orjson.loads(defaults)
                 ),
-                tuple(orjson.loads(tenant_record[1])),
+                tuple(orjson.loads(required)),
             )
         rules: dict[str, list[PreferenceRule]] = {user_id: [] for user_id in user_ids}
-        for r in records:
-            rules[r["user_id"]].append(
-                PreferenceRule(r["category"], Channel(r["channel"]), r["enabled"])
-            )
+        for user_id, category, channel, enabled in orjson.loads(user_rules or "[]"):
+            rules[user_id].append(PreferenceRule(category, Channel(channel), enabled))
         return {user_id: Preferences(tuple(found), tenant) for user_id, found in rules.items()}
 
     async def update_preferences(
