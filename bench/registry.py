@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bench import inbox, live, measurements, postgres
+from bench import delivery, inbox, live, measurements, postgres
 from bench.measurements import Report, Settings
 
 MEASUREMENTS: dict[str, Callable[[Settings], Report]] = {
@@ -24,6 +24,12 @@ MEASUREMENTS: dict[str, Callable[[Settings], Report]] = {
     "pg_inbox_rich": inbox.pg_inbox_rich,
     "mark_all": inbox.mark_all,
     "pg_mark_all": inbox.pg_mark_all,
+    "email": delivery.email,
+    "pg_email": delivery.pg_email,
+    "webhook": delivery.webhook,
+    "pg_webhook": delivery.pg_webhook,
+    "email_cost": delivery.email_cost,
+    "pg_email_cost": delivery.pg_email_cost,
 }
 
 DEFAULT = tuple(MEASUREMENTS)

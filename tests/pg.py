@@ -117,6 +117,9 @@ async def truncate(dsn: str) -> None:
     """Empties every table, so each test starts from nothing."""
     conn = await asyncpg.connect(dsn)
     try:
-        await conn.execute("TRUNCATE notifications, inbox_counts, inbox_changes, devices")
+        await conn.execute(
+            "TRUNCATE notifications, inbox_counts, inbox_changes, devices, notify_outbox, "
+            "notify_preferences, notify_tenant_preferences"
+        )
     finally:
         await conn.close()

@@ -8,6 +8,8 @@ loading, ``notifyd --help`` and the README table cannot drift apart.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -76,6 +78,17 @@ class Config:
     max_connections_per_ip: int = 0
     live_max_streams: int = 10_000
     # --- end hardening
+    delivery_backoff: float = 1.0
+    delivery_max_attempts: int = 8
+    delivery_max_age: float = 24 * 3600.0
+    delivery_concurrency: int = 16
+    delivery_lease: float = 60.0
+    email_smtp_url: str = ""
+    email_from: str = ""
+    email_templates: str = ""
+    preferences_url: str = ""
+    webhook_secret: str = ""
+    webhook_allow_private: bool = False
 
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
@@ -238,6 +251,46 @@ def parse_text(text: str) -> str:
 
 def parse_secret(text: str) -> str:
     return text
+
+
+def parse_smtp_url(text: str) -> str:
+    """The message names the scheme only, never the password."""
+    url = text.strip()
+    parts = urlsplit(url)
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise ValueError("must be smtp://[user:password@]host[:port] or smtps://...")
+    try:
+        parts.port  # noqa: B018  (raises on a bad port)
+    except ValueError:
+        raise ValueError("has a bad port") from None
+    return url
+
+
+def parse_email_address(text: str) -> str:
+    address = text.strip()
+    if not re.fullmatch(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+", address):
+        raise ValueError(f"{address!r} is not an address like notify@example.com")
+    return address
+
+
+def parse_http_url(text: str) -> str:
+    url = text.strip()
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{url!r} is not an http(s):// URL")
+    return url
+
+
+def parse_webhook_secret(text: str) -> str:
+    """``whsec_`` and base64 (the Standard Webhooks form); the message never shows it."""
+    secret = text.strip()
+    try:
+        key = base64.b64decode(secret.removeprefix("whsec_") + "==", validate=False)
+    except (binascii.Error, ValueError):
+        raise ValueError("is not base64 (whsec_ followed by base64)") from None
+    if len(key) < 24:
+        raise ValueError("must be at least 24 bytes (openssl rand -base64 32 makes one)")
+    return secret
 
 
 @dataclass(frozen=True, slots=True)
@@ -415,6 +468,50 @@ VARIABLES: tuple[Variable, ...] = (
         "NOTIFY_LIVE_MAX_STREAMS", "live_max_streams", parse_positive_int, "10000",
         "open streams per process, all users together",
     ),
+    Variable(
+        "NOTIFY_DELIVERY_BACKOFF", "delivery_backoff", parse_positive_duration, "1s",
+        "first retry wait of an external send; doubles each time (full jitter, at most 10m)",
+    ),
+    Variable(
+        "NOTIFY_DELIVERY_MAX_ATTEMPTS", "delivery_max_attempts", parse_positive_int, "8",
+        "sends of one external row before it is FAILED",
+    ),
+    Variable(
+        "NOTIFY_DELIVERY_MAX_AGE", "delivery_max_age", parse_positive_duration, "24h",
+        "no retry later than this after a row first fell due",
+    ),
+    Variable(
+        "NOTIFY_DELIVERY_CONCURRENCY", "delivery_concurrency", parse_positive_int, "16",
+        "sends in flight per provider and process",
+    ),
+    Variable(
+        "NOTIFY_DELIVERY_LEASE", "delivery_lease", parse_positive_duration, "1m",
+        "how long a claimed send is held; a dead process's sends are retried after it",
+    ),
+    Variable(
+        "NOTIFY_EMAIL_SMTP_URL", "email_smtp_url", parse_smtp_url, "(unset: no email)",
+        "smtp://[user:password@]host[:port] (STARTTLS when offered) or smtps://",
+    ),
+    Variable(
+        "NOTIFY_EMAIL_FROM", "email_from", parse_email_address, "(required with SMTP)",
+        "the From address of every email",
+    ),
+    Variable(
+        "NOTIFY_EMAIL_TEMPLATES", "email_templates", parse_text, "(unset)",
+        "folder of Jinja2 templates, <category>.html and .txt (default.* otherwise)",
+    ),
+    Variable(
+        "NOTIFY_PREFERENCES_URL", "preferences_url", parse_http_url, "(unset)",
+        "where users change preferences: emails' List-Unsubscribe and footer link",
+    ),
+    Variable(
+        "NOTIFY_WEBHOOK_SECRET", "webhook_secret", parse_webhook_secret, "(unset: no webhooks)",
+        "Standard Webhooks signing secret (whsec_ and base64 of 24+ bytes)",
+    ),
+    Variable(
+        "NOTIFY_WEBHOOK_ALLOW_PRIVATE", "webhook_allow_private", parse_bool, "false",
+        "allow webhooks to loopback, private and link-local addresses",
+    ),
 )  # fmt: skip
 # The older name of NOTIFY_BIND_HOST, still read; setting both to different values is an error.
 HOST_ALIAS = "NOTIFY_HOST"
@@ -460,6 +557,8 @@ def _host(bind_host: str | None, alias: str | None) -> str | None:
 
 
 def _check_required(config: Config, *, require_secrets: bool) -> None:
+    if config.email_smtp_url and not config.email_from:
+        raise ConfigError("NOTIFY_EMAIL_FROM: required when NOTIFY_EMAIL_SMTP_URL is set")
     if config.store_driver == "postgres" and not config.postgres_dsn:
         raise ConfigError("NOTIFY_POSTGRES_DSN: required when NOTIFY_STORE_DRIVER=postgres")
     if config.bus_driver == "postgres" and config.store_driver != "postgres":

@@ -147,6 +147,38 @@ class Metrics:
             registry=r,
         )
         # --- end hardening
+        self.delivery_sends = Counter(
+            "notify_delivery_sends",
+            "External sends recorded, by provider and outcome (delivered, failed, retried).",
+            ["provider", "outcome"],
+            registry=r,
+        )
+        self.delivery_attempts = Histogram(
+            "notify_delivery_attempts",
+            "Sends it took an external row to end DELIVERED or FAILED, by provider.",
+            ["provider"],
+            buckets=(1, 2, 3, 4, 5, 6, 8, 12, 16),
+            registry=r,
+        )
+        self.delivery_send_duration = Histogram(
+            "notify_delivery_send_duration_seconds",
+            "Time one external send took (SMTP transaction, webhook POST), by provider.",
+            ["provider"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.outbox_entries = Gauge(
+            "notify_outbox_entries",
+            "External sends queued (due, leased or waiting for a retry), by channel.",
+            ["channel"],
+            registry=r,
+        )
+        self.outbox_oldest_due_age = Gauge(
+            "notify_outbox_oldest_due_age_seconds",
+            "How long the longest-waiting due entry has been due, by channel (0: none due).",
+            ["channel"],
+            registry=r,
+        )
         self._version = __version__
 
     def set_build_info(self, driver: str) -> None:

@@ -42,6 +42,7 @@ from notify.core.clock import Clock, SystemClock
 from notify.core.model import DeviceType
 from notify.core.ports import Bus
 from notify.core.ratelimit import RateLimiter
+from notify.delivery.factory import ExternalProviders, dispatch_policy
 from notify.delivery.inapp import InAppProvider
 from notify.delivery.registry import ProviderRegistry
 from notify.health import HealthApp
@@ -54,6 +55,7 @@ from notify.realtime.datachange import DataChangeRounds
 from notify.realtime.factory import BusDriver, build_bus
 from notify.realtime.hub import CloseReason, Hub, Session
 from notify.realtime.relay import LiveRelay
+from notify.service.dispatcher import Dispatcher
 from notify.service.notifier import Notifier
 from notify.service.scheduler import Scheduler
 from notify.store import Store
@@ -122,7 +124,9 @@ class NotifyServer:
             self._bus_driver.bind(self.hub, self.store, self.clock)
             expected_replies = self._bus_driver.expected_replies
         bus_client = BusClient(self.bus, expected_replies)
-        self.providers = ProviderRegistry([InAppProvider(bus_client)])
+        # --- delivery: external channels go out from the outbox, never inline.
+        self.external = ExternalProviders(config, self.clock)
+        self.providers = ProviderRegistry([InAppProvider(bus_client), *self.external.providers])
         self.notifier = Notifier(
             self.store,
             self.providers,
@@ -136,6 +140,10 @@ class NotifyServer:
             ),
         )
         self.scheduler = Scheduler(self.notifier, self.clock)
+        self.dispatcher = Dispatcher(
+            self.store, self.external.providers, self.clock, self.metrics, dispatch_policy(config)
+        )
+        self.notifier.on_outbox = self.dispatcher.poke
         self._shutting_down = False
         self._listening = False
         self.client_auth = client_auth = ClientAuthenticator(config)
@@ -252,6 +260,7 @@ class NotifyServer:
         for listener in self._api_listeners:
             await listener.start()
         self.scheduler.start()
+        self.dispatcher.start()
         self._listening = True
 
     async def close_bus(self) -> None:
@@ -305,6 +314,9 @@ class NotifyServer:
         await self._metrics_listener.shutdown_connections()
         await self._metrics_listener.abort()
         await self.scheduler.close()
+        # Sends in flight finish (or are released for another replica) before the store goes.
+        await self.dispatcher.close(grace=max(0.5, deadline - time.monotonic() - 1.0))
+        await self.external.close()
         self.relay.close()
         if self._bus_driver is not None:
             await self._bus_driver.close()

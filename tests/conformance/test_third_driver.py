@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -26,13 +27,17 @@ from notify.core.model import (
     ReadScope,
     Status,
 )
+from notify.core.preferences import PreferenceRule, Preferences, TenantPreferences, merge_rules
 from notify.store import (
     Changed,
     Deleted,
     Due,
     Gauges,
     LoggedChange,
+    OutboxDepth,
+    OutboxEntry,
     Selection,
+    SendResult,
     Store,
     StoredRow,
 )
@@ -46,6 +51,10 @@ class ListStore:
         self.log: list[tuple[str, str, LoggedChange]] = []  # (tenant, user, entry)
         self.rows: list[Notification] = []
         self.devices: dict[tuple[str, str, int], Device] = {}
+        # row id -> [due_at_ms, first_due_ms, lease_until_ms, token]
+        self.outbox: dict[str, list[Any]] = {}
+        self.preferences: dict[tuple[str, str], tuple[PreferenceRule, ...]] = {}
+        self.tenants: dict[str, TenantPreferences] = {}
 
     def _log(self, row: Notification, deleted: bool) -> int:
         seq = len(self.log) + 1
@@ -90,6 +99,9 @@ class ListStore:
                         logged = self._log(old, True)
                         break
             self.rows.append(stored)
+            if row.channel is not Channel.IN_APP and row.status is Status.PENDING:
+                due = max(row.created_at_ms, row.deliver_at_ms)
+                self.outbox[row.id] = [due, due, 0, ""]
             result.append(StoredRow(stored.copy(), True, replaced, logged if replaced else 0))
         return result
 
@@ -228,6 +240,79 @@ class ListStore:
 
     async def close(self) -> None:
         return None
+
+    def _row(self, row_id: str) -> Notification | None:
+        return next((r for r in self.rows if r.id == row_id), None)
+
+    async def claim_outbox(
+        self, channel: Channel, now_ms: int, limit: int, lease_ms: int, token: str
+    ) -> list[OutboxEntry]:
+        claimed = []
+        for row_id, entry in sorted(self.outbox.items(), key=lambda item: item[1][0]):
+            row = self._row(row_id)
+            if row is None or row.channel is not channel or len(claimed) == limit:
+                continue
+            if entry[0] <= now_ms and entry[2] <= now_ms:
+                entry[2], entry[3] = now_ms + lease_ms, token
+                claimed.append(OutboxEntry(row.copy(), entry[1]))
+        return claimed
+
+    async def finish_outbox(self, token: str, results: Sequence[SendResult]) -> list[str]:
+        done = []
+        for result in results:
+            entry, row = self.outbox.get(result.row_id), self._row(result.row_id)
+            if entry is None or row is None or entry[3] != token:
+                continue
+            if result.status is Status.PENDING:
+                entry[0], entry[2], entry[3] = result.retry_at_ms, 0, ""
+            else:
+                del self.outbox[result.row_id]
+                if row.status is Status.PENDING:
+                    row.status = result.status
+                    if result.status is Status.DELIVERED:
+                        row.delivered_at_ms = result.at_ms
+            row.attempts, row.failure_reason = result.attempts, result.reason
+            row.provider_message_id = result.provider_message_id
+            done.append(result.row_id)
+        return done
+
+    async def release_outbox(self, token: str, row_ids: Sequence[str]) -> None:
+        for row_id in row_ids:
+            entry = self.outbox.get(row_id)
+            if entry is not None and entry[3] == token:
+                entry[2], entry[3] = 0, ""
+
+    async def outbox_depth(self, now_ms: int) -> dict[Channel, OutboxDepth]:
+        found: dict[Channel, OutboxDepth] = {}
+        for row_id, entry in self.outbox.items():
+            row = self._row(row_id)
+            if row is None:
+                continue
+            seen = found.get(row.channel, OutboxDepth(0, 0))
+            due = [d for d in (seen.oldest_due_ms, entry[0]) if d and d <= now_ms]
+            found[row.channel] = OutboxDepth(seen.entries + 1, min(due, default=0))
+        return found
+
+    async def preferences_for(
+        self, tenant_id: str, user_ids: Sequence[str]
+    ) -> dict[str, Preferences]:
+        tenant = self.tenants.get(tenant_id, TenantPreferences())
+        return {u: Preferences(self.preferences.get((tenant_id, u), ()), tenant) for u in user_ids}
+
+    async def update_preferences(
+        self,
+        tenant_id: str,
+        user_id: str,
+        rules: Sequence[PreferenceRule],
+        *,
+        replace: bool,
+    ) -> Preferences:
+        current = self.preferences.get((tenant_id, user_id), ())
+        self.preferences[(tenant_id, user_id)] = merge_rules(current, rules, replace=replace)
+        return (await self.preferences_for(tenant_id, [user_id]))[user_id]
+
+    async def set_tenant_preferences(self, tenant_id: str, tenant: TenantPreferences) -> None:
+        self.tenants[tenant_id] = tenant
 
 
 def _key(row: Notification) -> tuple[str, str, str, Channel]:

@@ -16,7 +16,7 @@ from elloloop.notify.v1 import notify_pb2 as pb
 
 from notify.api import jsonrows
 from notify.api.context import current_request
-from notify.api.convert import counts_to_pb, notification_to_pb
+from notify.api.convert import counts_to_pb, notification_to_pb, preferences_to_pb, rules_from_pb
 from notify.api.interceptors import Ctx, caller
 from notify.core.clock import Clock
 from notify.core.commands import (
@@ -25,6 +25,7 @@ from notify.core.commands import (
     build_filter,
     build_mark,
     build_page_request,
+    build_preference_rules,
     build_resume_position,
     stream_device_type,
 )
@@ -300,6 +301,19 @@ class ClientService:
     ) -> pb.RegisterPushTokenResponse:
         await self._notifier.register_push_token(caller(), request.device_type, request.token)
         return pb.RegisterPushTokenResponse()
+
+    async def get_preferences(
+        self, request: pb.GetPreferencesRequest, ctx: Ctx
+    ) -> pb.GetPreferencesResponse:
+        found = await self._notifier.get_preferences(caller())
+        return pb.GetPreferencesResponse(preferences=preferences_to_pb(found))
+
+    async def update_preferences(
+        self, request: pb.UpdatePreferencesRequest, ctx: Ctx
+    ) -> pb.UpdatePreferencesResponse:
+        rules = build_preference_rules("rules", rules_from_pb(request.rules))
+        found = await self._notifier.update_preferences(caller(), rules, replace=request.replace)
+        return pb.UpdatePreferencesResponse(preferences=preferences_to_pb(found))
 
 
 def _filter(wire: pb.NotificationFilter) -> Filter:

@@ -19,6 +19,7 @@ from notify.api import fastjson
 from notify.core.codegen import define
 from notify.core.errors import InvalidArgument
 from notify.core.model import NOTIFICATION_FIELDS, Action, Counts, Notification
+from notify.core.preferences import PreferenceRule, Preferences
 
 _STRUCTS: OrderedDict[str, Struct] = OrderedDict()
 _MAX_STRUCTS = 1024  # a fan-out of one payload converts it once
@@ -80,3 +81,23 @@ def _compile() -> Callable[[Notification], pb.Notification]:
 
 
 notification_to_pb = _compile()
+
+
+def rules_from_pb(rules: Sequence[pb.PreferenceRule]) -> list[tuple[str, int, bool]]:
+    """Wire rules as plain triples, for ``notify.core.commands.build_preference_rules``."""
+    return [(r.category, r.channel, r.enabled) for r in rules]
+
+
+def rules_to_pb(rules: Sequence[PreferenceRule]) -> list[pb.PreferenceRule]:
+    return [
+        pb.PreferenceRule(category=r.category, channel=int(r.channel), enabled=r.enabled)  # type: ignore[arg-type]
+        for r in rules
+    ]
+
+
+def preferences_to_pb(preferences: Preferences) -> pb.Preferences:
+    return pb.Preferences(
+        rules=rules_to_pb(preferences.rules),
+        tenant_defaults=rules_to_pb(preferences.tenant.defaults),
+        required_categories=preferences.tenant.required_categories,
+    )

@@ -8,10 +8,17 @@ from __future__ import annotations
 
 from elloloop.notify.v1 import notify_pb2 as pb
 
-from notify.api.convert import actions_from_pb, struct_to_data
+from notify.api.convert import actions_from_pb, rules_from_pb, struct_to_data
 from notify.api.interceptors import Ctx
 from notify.core.clock import Clock
-from notify.core.commands import build_data_change, build_notify_command, build_payload
+from notify.core.commands import (
+    build_data_change,
+    build_notify_command,
+    build_payload,
+    build_preference_rules,
+    build_required_categories,
+    require_id,
+)
 from notify.service.notifier import Notifier
 
 INTERNAL_TOKEN_HEADER = "x-notify-internal-token"
@@ -48,7 +55,10 @@ class InternalService:
         )
         outcome = await self._notifier.notify(command)
         return pb.NotifyResponse(
-            delivered=outcome.delivered, pending=outcome.pending, failed=outcome.failed
+            delivered=outcome.delivered,
+            pending=outcome.pending,
+            failed=outcome.failed,
+            skipped=outcome.skipped or None,
         )
 
     async def publish_data_change(
@@ -64,3 +74,14 @@ class InternalService:
         return pb.PublishDataChangeResponse(
             sessions=await self._notifier.publish_data_change(command)
         )
+
+    async def set_tenant_preferences(
+        self, request: pb.SetTenantPreferencesRequest, ctx: Ctx
+    ) -> pb.SetTenantPreferencesResponse:
+        require_id("tenant_id", request.tenant_id)
+        await self._notifier.set_tenant_preferences(
+            request.tenant_id,
+            build_preference_rules("defaults", rules_from_pb(request.defaults)),
+            build_required_categories(request.required_categories),
+        )
+        return pb.SetTenantPreferencesResponse()

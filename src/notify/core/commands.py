@@ -30,6 +30,7 @@ from notify.core.model import (
     ReadScope,
     Severity,
 )
+from notify.core.preferences import PreferenceRule
 
 # Limits on what one request may carry. They bound memory per request and
 # keep every value storable by every driver (PostgreSQL text cannot hold NUL).
@@ -496,3 +497,37 @@ def build_device(
 def stream_device_type(device_type: int) -> DeviceType:
     """A stream may leave its device type unset; an unknown number is rejected."""
     return _enum(DeviceType, "device_type", device_type)
+
+
+# Preference rules a user (or a tenant's defaults) may hold: one per
+# (category, channel) pair anyone needs, with room to spare.
+MAX_PREFERENCE_RULES = 200
+MAX_REQUIRED_CATEGORIES = 100
+
+
+def build_preference_rules(
+    name: str, rules: Sequence[tuple[str, int, bool]]
+) -> tuple[PreferenceRule, ...]:
+    """Validated (category, channel, enabled) triples as PreferenceRules."""
+    if len(rules) > MAX_PREFERENCE_RULES:
+        raise InvalidArgument(f"{name} has more than {MAX_PREFERENCE_RULES} rules")
+    return tuple(
+        PreferenceRule(
+            _category(f"{name}[{index}].category", category),
+            _enum(Channel, f"{name}[{index}].channel", channel),
+            enabled,
+        )
+        for index, (category, channel, enabled) in enumerate(rules)
+    )
+
+
+def build_required_categories(categories: Sequence[str]) -> tuple[str, ...]:
+    if len(categories) > MAX_REQUIRED_CATEGORIES:
+        raise InvalidArgument(
+            f"required_categories has more than {MAX_REQUIRED_CATEGORIES} entries"
+        )
+    for category in categories:
+        if not category:
+            raise InvalidArgument("required_categories entries must not be empty")
+        _category("required_categories entry", category)
+    return tuple(sorted(set(categories)))

@@ -29,6 +29,7 @@ class Channel(IntEnum):
     MOBILE_PUSH = 4
     SMS = 5
     WHATSAPP = 6
+    WEBHOOK = 7
 
     @property
     def address_key(self) -> str:
@@ -144,6 +145,13 @@ class Notification:
     actioned_at_ms: int = 0
     action_id: str = ""
     visible: bool = True
+    # External channels (email, webhook): sends tried, why the row FAILED (or the
+    # last transient error while retried), the provider's id for the message,
+    # and the address the outbox sends to (never on the wire: the producer's).
+    attempts: int = 0
+    failure_reason: str = ""
+    provider_message_id: str = ""
+    address: str = ""
 
     @property
     def key(self) -> PageKey:
@@ -218,6 +226,8 @@ class NotifyOutcome:
     delivered: int = 0
     pending: int = 0
     failed: int = 0
+    # Rows not created: the user's preferences turned the channel off.
+    skipped: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -58,6 +58,9 @@ class Receipt:
     at_ms: int = 0
     provider_message_id: str = ""
     reason: str = ""
+    # PENDING from an external provider: the earliest retry the receiver asked
+    # for (Retry-After), in ms from now; 0 leaves the wait to the backoff.
+    retry_after_ms: int = 0
 
 
 class Provider(Protocol):

@@ -47,6 +47,12 @@ from notify.core.model import (
     Status,
 )
 from notify.core.ports import Delivery, Receipt
+from notify.core.preferences import (
+    PreferenceRule,
+    Preferences,
+    TenantPreferences,
+    normalise_rules,
+)
 from notify.core.ratelimit import RateLimiter
 from notify.delivery.registry import ProviderRegistry
 from notify.metrics import Metrics
@@ -82,6 +88,8 @@ class Notifier:
         self._recipients = recipients
         # Called when a write may have brought the next due time forward (the scheduler).
         self.on_schedule: Callable[[], None] | None = None
+        # Called when a Notify queued external sends (the dispatcher).
+        self.on_outbox: Callable[[], None] | None = None
         # Label children bound on first use (an unused pair exposes no series).
         self._stored: dict[tuple[Channel, Status], Any] = {}
 
@@ -97,6 +105,13 @@ class Notifier:
         created_at = self._clock.now_ms()
         channels = command.channels or self.providers.active_channels
         p = command.payload
+        preferences = await self.store.preferences_for(command.tenant_id, command.user_ids)
+        wanted = [
+            (user_id, channel)
+            for user_id in command.user_ids
+            for channel in channels
+            if preferences[user_id].enabled(p.category, channel)
+        ]
         rows = [
             Notification(
                 id=new_id(created_at),
@@ -122,9 +137,10 @@ class Notifier:
                 collapsed_count=1 if p.collapse_key and channel is Channel.IN_APP else 0,
                 # A row for later stays out of sight until the scheduler brings it.
                 visible=not p.deliver_at_ms,
+                # External rows are sent from the outbox, to this address.
+                address=command.address(user_id, channel),
             )
-            for user_id in command.user_ids
-            for channel in channels
+            for user_id, channel in wanted
         ]
         stored = await self.store.create_notifications(rows)
         for item in stored:
@@ -140,10 +156,15 @@ class Notifier:
         await self._send(command.address, [s.row for s in stored if s.created and s.row.visible])
         if p.deliver_at_ms or p.expires_at_ms:
             self._schedule()
+        if self.on_outbox is not None and any(
+            s.created and s.row.channel is not Channel.IN_APP for s in stored
+        ):
+            self.on_outbox()
         counts = {Status.DELIVERED: 0, Status.PENDING: 0, Status.FAILED: 0}
         for item in stored:
             status = item.row.status
-            if item.created:
+            # External rows are counted by the dispatcher, at their final status.
+            if item.created and item.row.channel is Channel.IN_APP:
                 self._stored_counter(item.row.channel, status).inc()
             if status in counts:
                 counts[status] += 1
@@ -153,6 +174,7 @@ class Notifier:
             delivered=counts[Status.DELIVERED],
             pending=counts[Status.PENDING],
             failed=counts[Status.FAILED],
+            skipped=len(command.user_ids) * len(channels) - len(rows),
         )
 
     def _stored_counter(self, channel: Channel, status: Status) -> Any:
@@ -181,12 +203,9 @@ class Notifier:
         online: dict[str, set[str]] = {}  # tenant -> users a stream took a row for
         for channel, of_channel in by_channel.items():
             provider = self.providers.get(channel)
-            if provider is None:
-                continue
-            if channel is Channel.IN_APP:  # in-app needs no address
-                deliveries = [Delivery(row, "") for row in of_channel]
-            else:
-                deliveries = [Delivery(row, address(row.user_id, channel)) for row in of_channel]
+            if provider is None or channel is not Channel.IN_APP:
+                continue  # external rows are the dispatcher's, from the outbox
+            deliveries = [Delivery(row, "") for row in of_channel]  # in-app needs no address
             receipts = await provider.send(deliveries)
             for row, receipt in zip(of_channel, receipts, strict=True):
                 if receipt.status is Status.DELIVERED:
@@ -401,6 +420,29 @@ class Notifier:
             if row.user_id == principal.user_id
         )
         return MissedChanges(rows, deleted, entries[-1].seq if entries else after)
+
+    # ------------------------------------------------------------ preferences
+
+    async def get_preferences(self, principal: Principal) -> Preferences:
+        found = await self.store.preferences_for(principal.tenant_id, [principal.user_id])
+        return found[principal.user_id]
+
+    async def update_preferences(
+        self, principal: Principal, rules: Sequence[PreferenceRule], *, replace: bool
+    ) -> Preferences:
+        return await self.store.update_preferences(
+            principal.tenant_id, principal.user_id, rules, replace=replace
+        )
+
+    async def set_tenant_preferences(
+        self,
+        tenant_id: str,
+        defaults: Sequence[PreferenceRule],
+        required_categories: Sequence[str],
+    ) -> None:
+        await self.store.set_tenant_preferences(
+            tenant_id, TenantPreferences(normalise_rules(defaults), tuple(required_categories))
+        )
 
     async def publish_data_change(self, command: DataChangeCommand) -> int:
         """Hints every live session of the users, on every replica; see DataChangeRounds."""

@@ -23,7 +23,9 @@ from notify.core.model import (
     Page,
     PageKey,
     PageRequest,
+    Status,
 )
+from notify.core.preferences import PreferenceRule, Preferences, TenantPreferences
 
 TOO_FAR_BEHIND = (
     "the inbox changed more than this server keeps since that resume_token; "
@@ -93,6 +95,41 @@ class Due:
     snoozed: list[Notification] = field(default_factory=list)
     # (tenant, user) -> the change-log position of that user's last change here
     changes: dict[tuple[str, str], int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    """A claimed send: the row (its ``address`` and ``attempts`` so far) and when it was
+    first due, which bounds its retries by age."""
+
+    row: Notification
+    first_due_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """What became of one claimed entry.
+
+    DELIVERED or FAILED end it (the row takes that status); PENDING keeps it
+    queued until ``retry_at_ms``. ``attempts`` counts this send; ``reason`` is
+    the failure's (for PENDING, the transient error just met).
+    """
+
+    row_id: str
+    status: Status
+    attempts: int
+    at_ms: int = 0
+    provider_message_id: str = ""
+    reason: str = ""
+    retry_at_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxDepth:
+    """A channel's queued entries, and when the longest-waiting due one fell due (0: none)."""
+
+    entries: int
+    oldest_due_ms: int
 
 
 class Store(Protocol):
@@ -206,3 +243,50 @@ class Store(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+    # ------------------------------------------------------------ delivery
+
+    async def claim_outbox(
+        self, channel: Channel, now_ms: int, limit: int, lease_ms: int, token: str
+    ) -> list[OutboxEntry]:
+        """Leases up to ``limit`` due entries of ``channel`` (oldest due first) to ``token``
+        until ``now_ms + lease_ms``; an entry leased to anybody else whose lease has not run
+        out is never handed out, however many dispatchers claim at once."""
+        ...
+
+    async def finish_outbox(self, token: str, results: Sequence[SendResult]) -> list[str]:
+        """Records the results of entries still leased to ``token`` (a lost lease is
+        ignored: the new holder sends again) and answers the row ids recorded. A DELIVERED
+        or FAILED result moves a PENDING row to that status and ends the entry; PENDING
+        requeues it at ``retry_at_ms``. Attempts, reason and message id go on the row."""
+        ...
+
+    async def release_outbox(self, token: str, row_ids: Sequence[str]) -> None:
+        """Gives leased entries back unsent (graceful shutdown): claimable again at once."""
+        ...
+
+    async def outbox_depth(self, now_ms: int) -> dict[Channel, OutboxDepth]:
+        """Queued entries by channel (channels with none are left out)."""
+        ...
+
+    async def preferences_for(
+        self, tenant_id: str, user_ids: Sequence[str]
+    ) -> dict[str, Preferences]:
+        """Every named user's rules, each with the tenant's defaults and required categories."""
+        ...
+
+    async def update_preferences(
+        self,
+        tenant_id: str,
+        user_id: str,
+        rules: Sequence[PreferenceRule],
+        *,
+        replace: bool,
+    ) -> Preferences:
+        """Merges ``rules`` into the user's by (category, channel), or replaces them all;
+        answers the result (rules sorted by key)."""
+        ...
+
+    async def set_tenant_preferences(self, tenant_id: str, tenant: TenantPreferences) -> None:
+        """Replaces the tenant's defaults and required categories."""
+        ...

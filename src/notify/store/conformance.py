@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import uuid
 from dataclasses import replace
 from typing import Any
 
@@ -41,7 +42,8 @@ from notify.core.model import (
     Severity,
     Status,
 )
-from notify.store import Selection, Store
+from notify.core.preferences import PreferenceRule, Preferences, TenantPreferences
+from notify.store import OutboxDepth, Selection, SendResult, Store
 
 ADVERSARIAL = [
     "",
@@ -548,6 +550,166 @@ async def test_the_change_log_records_every_state_change_in_order(store: Store) 
     again = await store.mark("t1", "u1", Selection(ids=(rows[0].id,)), Change(Mark.READ), NOW)
     assert again.change == 0
     assert await store.last_change("t1", "u1") == entries[-1].seq
+
+
+# ------------------------------------------------------------ delivery: the outbox
+
+T0 = 1_700_000_000_000
+LEASE = 30_000
+
+
+def token() -> str:
+    """A dispatcher's lease token (drivers may require a UUID)."""
+    return str(uuid.uuid4())
+
+
+async def test_external_rows_are_queued_with_their_row(store: Store) -> None:
+    rows = [
+        make_row(0, channel=Channel.IN_APP),
+        make_row(0, channel=Channel.EMAIL, address="ann@example.com"),
+        make_row(0, channel=Channel.WEBHOOK, address="https://hooks.example.com/a"),
+    ]
+    await store.create_notifications(rows)
+    mine = token()
+    emails = await store.claim_outbox(Channel.EMAIL, T0 + 10, 10, LEASE, mine)
+    assert [(e.row.id, e.row.address, e.first_due_ms) for e in emails] == [
+        (rows[1].id, "ann@example.com", T0)
+    ]
+    hooks = await store.claim_outbox(Channel.WEBHOOK, T0 + 10, 10, LEASE, mine)
+    assert [e.row.address for e in hooks] == ["https://hooks.example.com/a"]
+    assert await store.claim_outbox(Channel.IN_APP, T0 + 10, 10, LEASE, mine) == []
+    # A retry of the create queues nothing more.
+    await store.create_notifications(rows)
+    assert await store.claim_outbox(Channel.EMAIL, T0 + LEASE + 11, 10, LEASE, token()) != []
+    assert await store.claim_outbox(Channel.EMAIL, T0 + LEASE + 12, 10, LEASE, token()) == []
+
+
+async def test_a_lease_keeps_an_entry_until_it_runs_out(store: Store) -> None:
+    row = make_row(0, channel=Channel.EMAIL, address="a@example.com")
+    await store.create_notifications([row])
+    first, second = token(), token()
+    assert len(await store.claim_outbox(Channel.EMAIL, T0, 10, LEASE, first)) == 1
+    assert await store.claim_outbox(Channel.EMAIL, T0 + LEASE - 1, 10, LEASE, second) == []
+    taken = await store.claim_outbox(Channel.EMAIL, T0 + LEASE, 10, LEASE, second)
+    assert [e.row.id for e in taken] == [row.id]
+    # The first holder's lease is lost: its result is ignored, the second's counts.
+    late = SendResult(row.id, Status.DELIVERED, 1, at_ms=T0 + LEASE, provider_message_id="x")
+    assert await store.finish_outbox(first, [late]) == []
+    assert (await store.get_notifications("t1", [row.id]))[0].status is Status.PENDING
+    assert await store.finish_outbox(second, [late]) == [row.id]
+
+
+async def test_results_end_or_requeue_entries_and_land_on_the_row(store: Store) -> None:
+    rows = [make_row(i, channel=Channel.EMAIL, address=f"u{i}@example.com") for i in range(3)]
+    await store.create_notifications(rows)
+    mine = token()
+    assert len(await store.claim_outbox(Channel.EMAIL, T0 + 5, 10, LEASE, mine)) == 3
+    recorded = await store.finish_outbox(
+        mine,
+        [
+            SendResult(rows[0].id, Status.DELIVERED, 1, at_ms=T0 + 6, provider_message_id="<m0>"),
+            SendResult(rows[1].id, Status.FAILED, 1, at_ms=T0 + 6, reason="550 no such user"),
+            SendResult(rows[2].id, Status.PENDING, 1, reason="421 busy", retry_at_ms=T0 + 5000),
+        ],
+    )
+    assert sorted(recorded) == sorted(r.id for r in rows)
+    by_id = {r.id: r for r in await store.get_notifications("t1", [r.id for r in rows])}
+    delivered, failed, retried = (by_id[r.id] for r in rows)
+    assert (delivered.status, delivered.delivered_at_ms, delivered.provider_message_id) == (
+        Status.DELIVERED,
+        T0 + 6,
+        "<m0>",
+    )
+    assert (delivered.attempts, delivered.failure_reason) == (1, "")
+    assert (failed.status, failed.failure_reason, failed.attempts) == (
+        Status.FAILED,
+        "550 no such user",
+        1,
+    )
+    assert (retried.status, retried.failure_reason, retried.attempts) == (
+        Status.PENDING,
+        "421 busy",
+        1,
+    )
+    # Only the requeued entry comes back, and only when its retry is due.
+    assert await store.claim_outbox(Channel.EMAIL, T0 + 4999, 10, LEASE, token()) == []
+    again = await store.claim_outbox(Channel.EMAIL, T0 + 5000, 10, LEASE, token())
+    assert [(e.row.id, e.row.attempts, e.first_due_ms) for e in again] == [(rows[2].id, 1, T0 + 2)]
+
+
+async def test_release_gives_entries_back_at_once(store: Store) -> None:
+    row = make_row(0, channel=Channel.WEBHOOK, address="https://h.example.com")
+    await store.create_notifications([row])
+    mine = token()
+    assert len(await store.claim_outbox(Channel.WEBHOOK, T0, 10, LEASE, mine)) == 1
+    await store.release_outbox(token(), [row.id])  # not the holder: nothing changes
+    assert await store.claim_outbox(Channel.WEBHOOK, T0 + 1, 10, LEASE, token()) == []
+    await store.release_outbox(mine, [row.id])
+    assert len(await store.claim_outbox(Channel.WEBHOOK, T0 + 1, 10, LEASE, token())) == 1
+
+
+async def test_concurrent_claims_never_share_an_entry(store: Store) -> None:
+    rows = [make_row(i, channel=Channel.EMAIL, address="a@example.com") for i in range(60)]
+    await store.create_notifications(rows)
+    claims = await asyncio.gather(
+        *(store.claim_outbox(Channel.EMAIL, T0 + 100, 7, LEASE, token()) for _ in range(12))
+    )
+    ids = [e.row.id for claim in claims for e in claim]
+    assert len(ids) == len(set(ids)) == 60
+    # Oldest due first within one claim.
+    for claim in claims:
+        assert [e.first_due_ms for e in claim] == sorted(e.first_due_ms for e in claim)
+
+
+async def test_scheduled_deleted_and_claimed_limits(store: Store) -> None:
+    later = make_row(0, channel=Channel.EMAIL, address="a@example.com", deliver_at_ms=T0 + 9000,
+                     visible=False)  # fmt: skip
+    gone = make_row(1, channel=Channel.EMAIL, address="b@example.com")
+    await store.create_notifications([later, gone])
+    await store.delete("t1", "u1", Selection(ids=(gone.id,)), T0)
+    assert await store.claim_outbox(Channel.EMAIL, T0 + 8999, 10, LEASE, token()) == []
+    due = await store.claim_outbox(Channel.EMAIL, T0 + 9000, 10, LEASE, token())
+    assert [(e.row.id, e.first_due_ms) for e in due] == [(later.id, T0 + 9000)]
+
+
+async def test_outbox_depth_by_channel(store: Store) -> None:
+    assert await store.outbox_depth(T0) == {}
+    await store.create_notifications(
+        [
+            make_row(0, channel=Channel.EMAIL, address="a@example.com"),
+            make_row(5, channel=Channel.EMAIL, address="a@example.com"),
+            make_row(0, channel=Channel.WEBHOOK, address="https://h.example.com",
+                     deliver_at_ms=T0 + 100, visible=False),
+            make_row(0, channel=Channel.IN_APP),
+        ]
+    )  # fmt: skip
+    depth = await store.outbox_depth(T0 + 50)
+    assert depth == {Channel.EMAIL: OutboxDepth(2, T0), Channel.WEBHOOK: OutboxDepth(1, 0)}
+
+
+# ------------------------------------------------------------ delivery: preferences
+
+
+async def test_preferences_merge_replace_and_tenant_defaults(store: Store) -> None:
+    off_email = PreferenceRule("billing", Channel.EMAIL, False)
+    on_all = PreferenceRule("", Channel.UNSPECIFIED, True)
+    assert (await store.preferences_for("t1", ["u1"]))["u1"] == Preferences()
+    got = await store.update_preferences("t1", "u1", [off_email, on_all], replace=False)
+    assert got.rules == (on_all, off_email)  # sorted by (category, channel)
+    flipped = PreferenceRule("billing", Channel.EMAIL, True)
+    hooks_off = PreferenceRule("", Channel.WEBHOOK, False)
+    got = await store.update_preferences("t1", "u1", [flipped, hooks_off], replace=False)
+    assert got.rules == (on_all, hooks_off, flipped)
+    got = await store.update_preferences("t1", "u1", [hooks_off], replace=True)
+    assert got.rules == (hooks_off,)
+    tenant = TenantPreferences((PreferenceRule("", Channel.EMAIL, False),), ("security",))
+    await store.set_tenant_preferences("t1", tenant)
+    found = await store.preferences_for("t1", ["u1", "u2"])
+    assert found == {"u1": Preferences((hooks_off,), tenant), "u2": Preferences((), tenant)}
+    # Isolation: another tenant and user see nothing of it.
+    assert (await store.preferences_for("t2", ["u1"]))["u1"] == Preferences()
+    await store.set_tenant_preferences("t1", TenantPreferences())
+    assert (await store.preferences_for("t1", ["u1"]))["u1"] == Preferences((hooks_off,))
 
 
 # What ``from notify.store.conformance import *`` brings: the tests and the helpers.

@@ -19,13 +19,17 @@ from notify.core.model import (
     PageKey,
     PageRequest,
 )
+from notify.core.preferences import PreferenceRule, Preferences, TenantPreferences
 from notify.store import (
     Changed,
     Deleted,
     Due,
     Gauges,
     LoggedChange,
+    OutboxDepth,
+    OutboxEntry,
     Selection,
+    SendResult,
     Store,
     StoredRow,
 )
@@ -57,6 +61,13 @@ class InstrumentedStore:
                 "upsert_device",
                 "list_devices",
                 "ping",
+                "claim_outbox",
+                "finish_outbox",
+                "release_outbox",
+                "outbox_depth",
+                "preferences_for",
+                "update_preferences",
+                "set_tenant_preferences",
             )
         }
 
@@ -153,3 +164,42 @@ class InstrumentedStore:
 
     async def close(self) -> None:
         await self.inner.close()
+
+    async def claim_outbox(
+        self, channel: Channel, now_ms: int, limit: int, lease_ms: int, token: str
+    ) -> list[OutboxEntry]:
+        return await self._timed(
+            "claim_outbox", self.inner.claim_outbox(channel, now_ms, limit, lease_ms, token)
+        )
+
+    async def finish_outbox(self, token: str, results: Sequence[SendResult]) -> list[str]:
+        return await self._timed("finish_outbox", self.inner.finish_outbox(token, results))
+
+    async def release_outbox(self, token: str, row_ids: Sequence[str]) -> None:
+        await self._timed("release_outbox", self.inner.release_outbox(token, row_ids))
+
+    async def outbox_depth(self, now_ms: int) -> dict[Channel, OutboxDepth]:
+        return await self._timed("outbox_depth", self.inner.outbox_depth(now_ms))
+
+    async def preferences_for(
+        self, tenant_id: str, user_ids: Sequence[str]
+    ) -> dict[str, Preferences]:
+        return await self._timed("preferences_for", self.inner.preferences_for(tenant_id, user_ids))
+
+    async def update_preferences(
+        self,
+        tenant_id: str,
+        user_id: str,
+        rules: Sequence[PreferenceRule],
+        *,
+        replace: bool,
+    ) -> Preferences:
+        return await self._timed(
+            "update_preferences",
+            self.inner.update_preferences(tenant_id, user_id, rules, replace=replace),
+        )
+
+    async def set_tenant_preferences(self, tenant_id: str, tenant: TenantPreferences) -> None:
+        await self._timed(
+            "set_tenant_preferences", self.inner.set_tenant_preferences(tenant_id, tenant)
+        )

@@ -33,6 +33,7 @@ from notify.core.model import (
     ReadScope,
     Status,
 )
+from notify.core.preferences import PreferenceRule, Preferences, TenantPreferences, merge_rules
 from notify.store import (
     TOO_FAR_BEHIND,
     Changed,
@@ -40,7 +41,10 @@ from notify.store import (
     Due,
     Gauges,
     LoggedChange,
+    OutboxDepth,
+    OutboxEntry,
     Selection,
+    SendResult,
     StoredRow,
 )
 
@@ -70,6 +74,15 @@ _RowKey = tuple[str, str, str, int]
 MAX_LOGGED = 20_000
 
 
+@dataclass(slots=True)
+class _OutboxEntry:
+    channel: Channel
+    due_at_ms: int
+    first_due_ms: int
+    lease_until_ms: int = 0
+    token: str = ""
+
+
 def _in_inbox(row: Notification) -> bool:
     return row.channel is Channel.IN_APP and row.visible and not row.archived_at_ms
 
@@ -84,6 +97,11 @@ class MemoryStore:
         self._devices: dict[tuple[str, str], dict[DeviceType, Device]] = {}
         # (due_at_ms, row id): stale entries are skipped when popped.
         self._due: list[tuple[int, str]] = []
+        self._outbox: dict[str, _OutboxEntry] = {}  # row id -> what is left to send
+        # Per channel, (when claimable, row id): a heap; stale items are skipped when popped.
+        self._claimable: dict[Channel, list[tuple[int, str]]] = {}
+        self._preferences: dict[tuple[str, str], tuple[PreferenceRule, ...]] = {}
+        self._tenant_preferences: dict[str, TenantPreferences] = {}
         self._seq = 0  # change-log positions, one sequence for every user
 
     def _log(self, inbox: _Inbox, row_id: str, deleted: bool) -> int:
@@ -157,6 +175,7 @@ class MemoryStore:
             if stored.collapse_key:
                 inbox.collapse.setdefault(stored.collapse_key, set()).add(stored.id)
             self._enter(inbox, stored)
+            self._enqueue(stored)  # an external row's send, in the same atomic step
             # The caller's own row, not the stored one: they are already apart.
             row.collapsed_count = stored.collapsed_count
             result.append(StoredRow(row, True, replaced, replaced_change))
@@ -399,6 +418,104 @@ class MemoryStore:
 
     async def close(self) -> None:
         return None
+
+    # ------------------------------------------------------------ delivery
+
+    def _enqueue(self, row: Notification) -> None:
+        if row.channel is not Channel.IN_APP and row.status is Status.PENDING:
+            due = max(row.created_at_ms, row.deliver_at_ms)
+            self._outbox[row.id] = _OutboxEntry(row.channel, due, due)
+            self._offer(row.id)
+
+    def _offer(self, row_id: str) -> None:
+        """(Re)lists an entry at the time it can next be claimed: due, and its lease over."""
+        entry = self._outbox[row_id]
+        heap = self._claimable.setdefault(entry.channel, [])
+        heapq.heappush(heap, (max(entry.due_at_ms, entry.lease_until_ms), row_id))
+
+    async def claim_outbox(
+        self, channel: Channel, now_ms: int, limit: int, lease_ms: int, token: str
+    ) -> list[OutboxEntry]:
+        heap = self._claimable.get(channel, [])
+        claimed: list[OutboxEntry] = []
+        while heap and heap[0][0] <= now_ms and len(claimed) < limit:
+            at, row_id = heapq.heappop(heap)
+            entry = self._outbox.get(row_id)
+            if entry is None or max(entry.due_at_ms, entry.lease_until_ms) != at:
+                continue  # ended, or listed again at another time since
+            row = self._by_id.get(row_id)
+            if row is None:  # deleted or expired: nothing to send
+                del self._outbox[row_id]
+                continue
+            entry.lease_until_ms, entry.token = now_ms + lease_ms, token
+            self._offer(row_id)  # back once the lease runs out, unless finished first
+            claimed.append(OutboxEntry(row.copy(), entry.first_due_ms))
+        return claimed
+
+    async def finish_outbox(self, token: str, results: Sequence[SendResult]) -> list[str]:
+        recorded: list[str] = []
+        for result in results:
+            entry = self._outbox.get(result.row_id)
+            row = self._by_id.get(result.row_id)
+            if entry is None or entry.token != token or row is None:
+                continue
+            if result.status is Status.PENDING:
+                entry.due_at_ms, entry.lease_until_ms, entry.token = result.retry_at_ms, 0, ""
+                self._offer(result.row_id)
+            else:
+                del self._outbox[result.row_id]
+                if row.status is Status.PENDING:
+                    row.status = result.status
+                    if result.status is Status.DELIVERED:
+                        row.delivered_at_ms = result.at_ms
+            row.attempts = result.attempts
+            row.failure_reason = result.reason
+            row.provider_message_id = result.provider_message_id
+            recorded.append(result.row_id)
+        return recorded
+
+    async def release_outbox(self, token: str, row_ids: Sequence[str]) -> None:
+        for row_id in row_ids:
+            entry = self._outbox.get(row_id)
+            if entry is not None and entry.token == token:
+                entry.lease_until_ms, entry.token = 0, ""
+                self._offer(row_id)
+
+    async def outbox_depth(self, now_ms: int) -> dict[Channel, OutboxDepth]:
+        found: dict[Channel, OutboxDepth] = {}
+        for row_id, entry in self._outbox.items():
+            if row_id not in self._by_id:
+                continue
+            seen = found.get(entry.channel, OutboxDepth(0, 0))
+            oldest = seen.oldest_due_ms
+            if entry.due_at_ms <= now_ms and (not oldest or entry.due_at_ms < oldest):
+                oldest = entry.due_at_ms
+            found[entry.channel] = OutboxDepth(seen.entries + 1, oldest)
+        return found
+
+    async def preferences_for(
+        self, tenant_id: str, user_ids: Sequence[str]
+    ) -> dict[str, Preferences]:
+        tenant = self._tenant_preferences.get(tenant_id, TenantPreferences())
+        return {
+            user_id: Preferences(self._preferences.get((tenant_id, user_id), ()), tenant)
+            for user_id in user_ids
+        }
+
+    async def update_preferences(
+        self,
+        tenant_id: str,
+        user_id: str,
+        rules: Sequence[PreferenceRule],
+        *,
+        replace: bool,
+    ) -> Preferences:
+        current = self._preferences.get((tenant_id, user_id), ())
+        self._preferences[(tenant_id, user_id)] = merge_rules(current, rules, replace=replace)
+        return (await self.preferences_for(tenant_id, [user_id]))[user_id]
+
+    async def set_tenant_preferences(self, tenant_id: str, tenant: TenantPreferences) -> None:
+        self._tenant_preferences[tenant_id] = tenant
 
 
 def _expired(row: Notification, now_ms: int) -> bool:

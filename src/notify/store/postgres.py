@@ -24,6 +24,7 @@ from dataclasses import replace
 from typing import Any
 
 import asyncpg
+import orjson
 
 from notify.core.errors import InvalidArgument, NotifyError, Unavailable
 from notify.core.inbox import Change
@@ -39,7 +40,21 @@ from notify.core.model import (
     PageRequest,
     ReadScope,
 )
-from notify.store import Changed, Deleted, Due, Gauges, LoggedChange, Selection, StoredRow, pginbox
+from notify.core.preferences import PreferenceRule, Preferences, TenantPreferences, merge_rules
+from notify.store import (
+    Changed,
+    Deleted,
+    Due,
+    Gauges,
+    LoggedChange,
+    OutboxDepth,
+    OutboxEntry,
+    Selection,
+    SendResult,
+    StoredRow,
+    pginbox,
+    pgoutbox,
+)
 from notify.store import pgcolumns as columns
 from notify.store.migrate import migrate
 from notify.store.pginbox import Params
@@ -558,6 +573,108 @@ class PostgresStore:
 
     async def close(self) -> None:
         await self._pool.close()
+
+    # ------------------------------------------------------------ delivery
+
+    async def claim_outbox(
+        self, channel: Channel, now_ms: int, limit: int, lease_ms: int, token: str
+    ) -> list[OutboxEntry]:
+        async with self._conn() as conn:
+            records = await conn.fetch(
+                pgoutbox.CLAIM, int(channel), now_ms, limit, lease_ms, uuid.UUID(token)
+            )
+        return [OutboxEntry(columns.to_row(r), int(r["first_due_ms"])) for r in records]
+
+    async def finish_outbox(self, token: str, results: Sequence[SendResult]) -> list[str]:
+        if not results:
+            return []
+        async with self._conn() as conn:
+            records = await conn.fetch(
+                pgoutbox.FINISH,
+                uuid.UUID(token),
+                [uuid.UUID(r.row_id) for r in results],
+                [int(r.status) for r in results],
+                [r.attempts for r in results],
+                [r.at_ms for r in results],
+                [r.provider_message_id for r in results],
+                [r.reason for r in results],
+                [r.retry_at_ms for r in results],
+            )
+        return [str(r["id"]) for r in records]
+
+    async def release_outbox(self, token: str, row_ids: Sequence[str]) -> None:
+        if not row_ids:
+            return
+        async with self._conn() as conn:
+            await conn.execute(pgoutbox.RELEASE, uuid.UUID(token), [uuid.UUID(i) for i in row_ids])
+
+    async def outbox_depth(self, now_ms: int) -> dict[Channel, OutboxDepth]:
+        async with self._conn() as conn:
+            records = await conn.fetch(pgoutbox.DEPTH, now_ms)
+        return {
+            Channel(r["channel"]): OutboxDepth(int(r["entries"]), int(r["oldest_due_ms"]))
+            for r in records
+        }
+
+    async def preferences_for(
+        self, tenant_id: str, user_ids: Sequence[str]
+    ) -> dict[str, Preferences]:
+        async with self._conn() as conn:
+            return await self._preferences(conn, tenant_id, user_ids)
+
+    @staticmethod
+    async def _preferences(
+        conn: asyncpg.Connection, tenant_id: str, user_ids: Sequence[str]
+    ) -> dict[str, Preferences]:
+        defaults, required, user_rules = await conn.fetchrow(
+            pgoutbox.PREFERENCES, tenant_id, list(user_ids)
+        )
+        tenant = TenantPreferences()
+        if defaults is not None:
+            tenant = TenantPreferences(
+                tuple(
+                    PreferenceRule(c, Channel(ch), bool(on)) for c, ch, on in orjson.loads(defaults)
+                ),
+                tuple(orjson.loads(required)),
+            )
+        rules: dict[str, list[PreferenceRule]] = {user_id: [] for user_id in user_ids}
+        for user_id, category, channel, enabled in orjson.loads(user_rules or "[]"):
+            rules[user_id].append(PreferenceRule(category, Channel(channel), enabled))
+        return {user_id: Preferences(tuple(found), tenant) for user_id, found in rules.items()}
+
+    async def update_preferences(
+        self,
+        tenant_id: str,
+        user_id: str,
+        rules: Sequence[PreferenceRule],
+        *,
+        replace: bool,
+    ) -> Preferences:
+        merged = merge_rules((), rules, replace=True)  # the last rule for a key wins
+        async with self._conn() as conn, conn.transaction():
+            if replace:
+                await conn.execute(pgoutbox.DELETE_USER_RULES, tenant_id, user_id)
+            if merged:
+                await conn.execute(
+                    pgoutbox.UPSERT_USER_RULES,
+                    tenant_id,
+                    user_id,
+                    [r.category for r in merged],
+                    [int(r.channel) for r in merged],
+                    [r.enabled for r in merged],
+                )
+            found = await self._preferences(conn, tenant_id, [user_id])
+        return found[user_id]
+
+    async def set_tenant_preferences(self, tenant_id: str, tenant: TenantPreferences) -> None:
+        defaults = [[r.category, int(r.channel), r.enabled] for r in tenant.defaults]
+        async with self._conn() as conn:
+            await conn.execute(
+                pgoutbox.SET_TENANT,
+                tenant_id,
+                orjson.dumps(defaults).decode(),
+                orjson.dumps(list(tenant.required_categories)).decode(),
+            )
 
 
 def _text_bytes(row: Notification) -> int:

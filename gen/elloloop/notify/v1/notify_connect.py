@@ -23,6 +23,9 @@ class NotificationInternalService(Protocol):
     async def publish_data_change(self, request: elloloop_dot_notify_dot_v1_dot_notify__pb2.PublishDataChangeRequest, ctx: RequestContext) -> elloloop_dot_notify_dot_v1_dot_notify__pb2.PublishDataChangeResponse:
         raise ConnectError(Code.UNIMPLEMENTED, "Not implemented")
 
+    async def set_tenant_preferences(self, request: elloloop_dot_notify_dot_v1_dot_notify__pb2.SetTenantPreferencesRequest, ctx: RequestContext) -> elloloop_dot_notify_dot_v1_dot_notify__pb2.SetTenantPreferencesResponse:
+        raise ConnectError(Code.UNIMPLEMENTED, "Not implemented")
+
 
 class NotificationInternalServiceASGIApplication(ConnectASGIApplication[NotificationInternalService]):
     def __init__(self, service: NotificationInternalService | AsyncGenerator[NotificationInternalService], *, interceptors: Iterable[Interceptor]=(), read_max_bytes: int | None = None, compressions: Iterable[Compression] | None = None) -> None:
@@ -48,6 +51,16 @@ class NotificationInternalServiceASGIApplication(ConnectASGIApplication[Notifica
                         idempotency_level=IdempotencyLevel.UNKNOWN,
                     ),
                     function=svc.publish_data_change,
+                ),
+                "/elloloop.notify.v1.NotificationInternalService/SetTenantPreferences": Endpoint.unary(
+                    method=MethodInfo(
+                        name="SetTenantPreferences",
+                        service_name="elloloop.notify.v1.NotificationInternalService",
+                        input=elloloop_dot_notify_dot_v1_dot_notify__pb2.SetTenantPreferencesRequest,
+                        output=elloloop_dot_notify_dot_v1_dot_notify__pb2.SetTenantPreferencesResponse,
+                        idempotency_level=IdempotencyLevel.UNKNOWN,
+                    ),
+                    function=svc.set_tenant_preferences,
                 ),
             },
             interceptors=interceptors,
@@ -102,6 +115,26 @@ class NotificationInternalServiceClient(ConnectClient):
             timeout_ms=timeout_ms,
         )
 
+    async def set_tenant_preferences(
+        self,
+        request: elloloop_dot_notify_dot_v1_dot_notify__pb2.SetTenantPreferencesRequest,
+        *,
+        headers: Headers | Mapping[str, str] | None = None,
+        timeout_ms: int | None = None,
+    ) -> elloloop_dot_notify_dot_v1_dot_notify__pb2.SetTenantPreferencesResponse:
+        return await self.execute_unary(
+            request=request,
+            method=MethodInfo(
+                name="SetTenantPreferences",
+                service_name="elloloop.notify.v1.NotificationInternalService",
+                input=elloloop_dot_notify_dot_v1_dot_notify__pb2.SetTenantPreferencesRequest,
+                output=elloloop_dot_notify_dot_v1_dot_notify__pb2.SetTenantPreferencesResponse,
+                idempotency_level=IdempotencyLevel.UNKNOWN,
+            ),
+            headers=headers,
+            timeout_ms=timeout_ms,
+        )
+
 
 
 class NotificationClientService(Protocol):
@@ -130,6 +163,12 @@ class NotificationClientService(Protocol):
         raise ConnectError(Code.UNIMPLEMENTED, "Not implemented")
 
     async def get_counts(self, request: elloloop_dot_notify_dot_v1_dot_notify__pb2.GetCountsRequest, ctx: RequestContext) -> elloloop_dot_notify_dot_v1_dot_notify__pb2.GetCountsResponse:
+        raise ConnectError(Code.UNIMPLEMENTED, "Not implemented")
+
+    async def get_preferences(self, request: elloloop_dot_notify_dot_v1_dot_notify__pb2.GetPreferencesRequest, ctx: RequestContext) -> elloloop_dot_notify_dot_v1_dot_notify__pb2.GetPreferencesResponse:
+        raise ConnectError(Code.UNIMPLEMENTED, "Not implemented")
+
+    async def update_preferences(self, request: elloloop_dot_notify_dot_v1_dot_notify__pb2.UpdatePreferencesRequest, ctx: RequestContext) -> elloloop_dot_notify_dot_v1_dot_notify__pb2.UpdatePreferencesResponse:
         raise ConnectError(Code.UNIMPLEMENTED, "Not implemented")
 
 
@@ -227,6 +266,26 @@ class NotificationClientServiceASGIApplication(ConnectASGIApplication[Notificati
                         idempotency_level=IdempotencyLevel.UNKNOWN,
                     ),
                     function=svc.get_counts,
+                ),
+                "/elloloop.notify.v1.NotificationClientService/GetPreferences": Endpoint.unary(
+                    method=MethodInfo(
+                        name="GetPreferences",
+                        service_name="elloloop.notify.v1.NotificationClientService",
+                        input=elloloop_dot_notify_dot_v1_dot_notify__pb2.GetPreferencesRequest,
+                        output=elloloop_dot_notify_dot_v1_dot_notify__pb2.GetPreferencesResponse,
+                        idempotency_level=IdempotencyLevel.UNKNOWN,
+                    ),
+                    function=svc.get_preferences,
+                ),
+                "/elloloop.notify.v1.NotificationClientService/UpdatePreferences": Endpoint.unary(
+                    method=MethodInfo(
+                        name="UpdatePreferences",
+                        service_name="elloloop.notify.v1.NotificationClientService",
+                        input=elloloop_dot_notify_dot_v1_dot_notify__pb2.UpdatePreferencesRequest,
+                        output=elloloop_dot_notify_dot_v1_dot_notify__pb2.UpdatePreferencesResponse,
+                        idempotency_level=IdempotencyLevel.UNKNOWN,
+                    ),
+                    function=svc.update_preferences,
                 ),
             },
             interceptors=interceptors,
@@ -421,11 +480,53 @@ class NotificationClientServiceClient(ConnectClient):
             timeout_ms=timeout_ms,
         )
 
+    async def get_preferences(
+        self,
+        request: elloloop_dot_notify_dot_v1_dot_notify__pb2.GetPreferencesRequest,
+        *,
+        headers: Headers | Mapping[str, str] | None = None,
+        timeout_ms: int | None = None,
+    ) -> elloloop_dot_notify_dot_v1_dot_notify__pb2.GetPreferencesResponse:
+        return await self.execute_unary(
+            request=request,
+            method=MethodInfo(
+                name="GetPreferences",
+                service_name="elloloop.notify.v1.NotificationClientService",
+                input=elloloop_dot_notify_dot_v1_dot_notify__pb2.GetPreferencesRequest,
+                output=elloloop_dot_notify_dot_v1_dot_notify__pb2.GetPreferencesResponse,
+                idempotency_level=IdempotencyLevel.UNKNOWN,
+            ),
+            headers=headers,
+            timeout_ms=timeout_ms,
+        )
+
+    async def update_preferences(
+        self,
+        request: elloloop_dot_notify_dot_v1_dot_notify__pb2.UpdatePreferencesRequest,
+        *,
+        headers: Headers | Mapping[str, str] | None = None,
+        timeout_ms: int | None = None,
+    ) -> elloloop_dot_notify_dot_v1_dot_notify__pb2.UpdatePreferencesResponse:
+        return await self.execute_unary(
+            request=request,
+            method=MethodInfo(
+                name="UpdatePreferences",
+                service_name="elloloop.notify.v1.NotificationClientService",
+                input=elloloop_dot_notify_dot_v1_dot_notify__pb2.UpdatePreferencesRequest,
+                output=elloloop_dot_notify_dot_v1_dot_notify__pb2.UpdatePreferencesResponse,
+                idempotency_level=IdempotencyLevel.UNKNOWN,
+            ),
+            headers=headers,
+            timeout_ms=timeout_ms,
+        )
+
 
 class NotificationInternalServiceSync(Protocol):
     def notify(self, request: elloloop_dot_notify_dot_v1_dot_notify__pb2.NotifyRequest, ctx: RequestContext) -> elloloop_dot_notify_dot_v1_dot_notify__pb2.NotifyResponse:
         raise ConnectError(Code.UNIMPLEMENTED, "Not implemented")
     def publish_data_change(self, request: elloloop_dot_notify_dot_v1_dot_notify__pb2.PublishDataChangeRequest, ctx: RequestContext) -> elloloop_dot_notify_dot_v1_dot_notify__pb2.PublishDataChangeResponse:
+        raise ConnectError(Code.UNIMPLEMENTED, "Not implemented")
+    def set_tenant_preferences(self, request: elloloop_dot_notify_dot_v1_dot_notify__pb2.SetTenantPreferencesRequest, ctx: RequestContext) -> elloloop_dot_notify_dot_v1_dot_notify__pb2.SetTenantPreferencesResponse:
         raise ConnectError(Code.UNIMPLEMENTED, "Not implemented")
 
 
@@ -452,6 +553,16 @@ class NotificationInternalServiceWSGIApplication(ConnectWSGIApplication):
                         idempotency_level=IdempotencyLevel.UNKNOWN,
                     ),
                     function=service.publish_data_change,
+                ),
+                "/elloloop.notify.v1.NotificationInternalService/SetTenantPreferences": EndpointSync.unary(
+                    method=MethodInfo(
+                        name="SetTenantPreferences",
+                        service_name="elloloop.notify.v1.NotificationInternalService",
+                        input=elloloop_dot_notify_dot_v1_dot_notify__pb2.SetTenantPreferencesRequest,
+                        output=elloloop_dot_notify_dot_v1_dot_notify__pb2.SetTenantPreferencesResponse,
+                        idempotency_level=IdempotencyLevel.UNKNOWN,
+                    ),
+                    function=service.set_tenant_preferences,
                 ),
             },
             interceptors=interceptors,
@@ -506,6 +617,26 @@ class NotificationInternalServiceClientSync(ConnectClientSync):
             timeout_ms=timeout_ms,
         )
 
+    def set_tenant_preferences(
+        self,
+        request: elloloop_dot_notify_dot_v1_dot_notify__pb2.SetTenantPreferencesRequest,
+        *,
+        headers: Headers | Mapping[str, str] | None = None,
+        timeout_ms: int | None = None,
+    ) -> elloloop_dot_notify_dot_v1_dot_notify__pb2.SetTenantPreferencesResponse:
+        return self.execute_unary(
+            request=request,
+            method=MethodInfo(
+                name="SetTenantPreferences",
+                service_name="elloloop.notify.v1.NotificationInternalService",
+                input=elloloop_dot_notify_dot_v1_dot_notify__pb2.SetTenantPreferencesRequest,
+                output=elloloop_dot_notify_dot_v1_dot_notify__pb2.SetTenantPreferencesResponse,
+                idempotency_level=IdempotencyLevel.UNKNOWN,
+            ),
+            headers=headers,
+            timeout_ms=timeout_ms,
+        )
+
 class NotificationClientServiceSync(Protocol):
     def stream_events(self, request: elloloop_dot_notify_dot_v1_dot_notify__pb2.StreamEventsRequest, ctx: RequestContext) -> Iterator[elloloop_dot_notify_dot_v1_dot_notify__pb2.StreamEvent]:
         raise ConnectError(Code.UNIMPLEMENTED, "Not implemented")
@@ -524,6 +655,10 @@ class NotificationClientServiceSync(Protocol):
     def get_notification(self, request: elloloop_dot_notify_dot_v1_dot_notify__pb2.GetNotificationRequest, ctx: RequestContext) -> elloloop_dot_notify_dot_v1_dot_notify__pb2.GetNotificationResponse:
         raise ConnectError(Code.UNIMPLEMENTED, "Not implemented")
     def get_counts(self, request: elloloop_dot_notify_dot_v1_dot_notify__pb2.GetCountsRequest, ctx: RequestContext) -> elloloop_dot_notify_dot_v1_dot_notify__pb2.GetCountsResponse:
+        raise ConnectError(Code.UNIMPLEMENTED, "Not implemented")
+    def get_preferences(self, request: elloloop_dot_notify_dot_v1_dot_notify__pb2.GetPreferencesRequest, ctx: RequestContext) -> elloloop_dot_notify_dot_v1_dot_notify__pb2.GetPreferencesResponse:
+        raise ConnectError(Code.UNIMPLEMENTED, "Not implemented")
+    def update_preferences(self, request: elloloop_dot_notify_dot_v1_dot_notify__pb2.UpdatePreferencesRequest, ctx: RequestContext) -> elloloop_dot_notify_dot_v1_dot_notify__pb2.UpdatePreferencesResponse:
         raise ConnectError(Code.UNIMPLEMENTED, "Not implemented")
 
 
@@ -620,6 +755,26 @@ class NotificationClientServiceWSGIApplication(ConnectWSGIApplication):
                         idempotency_level=IdempotencyLevel.UNKNOWN,
                     ),
                     function=service.get_counts,
+                ),
+                "/elloloop.notify.v1.NotificationClientService/GetPreferences": EndpointSync.unary(
+                    method=MethodInfo(
+                        name="GetPreferences",
+                        service_name="elloloop.notify.v1.NotificationClientService",
+                        input=elloloop_dot_notify_dot_v1_dot_notify__pb2.GetPreferencesRequest,
+                        output=elloloop_dot_notify_dot_v1_dot_notify__pb2.GetPreferencesResponse,
+                        idempotency_level=IdempotencyLevel.UNKNOWN,
+                    ),
+                    function=service.get_preferences,
+                ),
+                "/elloloop.notify.v1.NotificationClientService/UpdatePreferences": EndpointSync.unary(
+                    method=MethodInfo(
+                        name="UpdatePreferences",
+                        service_name="elloloop.notify.v1.NotificationClientService",
+                        input=elloloop_dot_notify_dot_v1_dot_notify__pb2.UpdatePreferencesRequest,
+                        output=elloloop_dot_notify_dot_v1_dot_notify__pb2.UpdatePreferencesResponse,
+                        idempotency_level=IdempotencyLevel.UNKNOWN,
+                    ),
+                    function=service.update_preferences,
                 ),
             },
             interceptors=interceptors,
@@ -808,6 +963,46 @@ class NotificationClientServiceClientSync(ConnectClientSync):
                 service_name="elloloop.notify.v1.NotificationClientService",
                 input=elloloop_dot_notify_dot_v1_dot_notify__pb2.GetCountsRequest,
                 output=elloloop_dot_notify_dot_v1_dot_notify__pb2.GetCountsResponse,
+                idempotency_level=IdempotencyLevel.UNKNOWN,
+            ),
+            headers=headers,
+            timeout_ms=timeout_ms,
+        )
+
+    def get_preferences(
+        self,
+        request: elloloop_dot_notify_dot_v1_dot_notify__pb2.GetPreferencesRequest,
+        *,
+        headers: Headers | Mapping[str, str] | None = None,
+        timeout_ms: int | None = None,
+    ) -> elloloop_dot_notify_dot_v1_dot_notify__pb2.GetPreferencesResponse:
+        return self.execute_unary(
+            request=request,
+            method=MethodInfo(
+                name="GetPreferences",
+                service_name="elloloop.notify.v1.NotificationClientService",
+                input=elloloop_dot_notify_dot_v1_dot_notify__pb2.GetPreferencesRequest,
+                output=elloloop_dot_notify_dot_v1_dot_notify__pb2.GetPreferencesResponse,
+                idempotency_level=IdempotencyLevel.UNKNOWN,
+            ),
+            headers=headers,
+            timeout_ms=timeout_ms,
+        )
+
+    def update_preferences(
+        self,
+        request: elloloop_dot_notify_dot_v1_dot_notify__pb2.UpdatePreferencesRequest,
+        *,
+        headers: Headers | Mapping[str, str] | None = None,
+        timeout_ms: int | None = None,
+    ) -> elloloop_dot_notify_dot_v1_dot_notify__pb2.UpdatePreferencesResponse:
+        return self.execute_unary(
+            request=request,
+            method=MethodInfo(
+                name="UpdatePreferences",
+                service_name="elloloop.notify.v1.NotificationClientService",
+                input=elloloop_dot_notify_dot_v1_dot_notify__pb2.UpdatePreferencesRequest,
+                output=elloloop_dot_notify_dot_v1_dot_notify__pb2.UpdatePreferencesResponse,
                 idempotency_level=IdempotencyLevel.UNKNOWN,
             ),
             headers=headers,

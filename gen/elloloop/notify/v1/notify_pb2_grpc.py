@@ -46,6 +46,11 @@ class NotificationInternalServiceStub:
                 request_serializer=elloloop_dot_notify_dot_v1_dot_notify__pb2.PublishDataChangeRequest.SerializeToString,
                 response_deserializer=elloloop_dot_notify_dot_v1_dot_notify__pb2.PublishDataChangeResponse.FromString,
                 _registered_method=True)
+        self.SetTenantPreferences = channel.unary_unary(
+                '/elloloop.notify.v1.NotificationInternalService/SetTenantPreferences',
+                request_serializer=elloloop_dot_notify_dot_v1_dot_notify__pb2.SetTenantPreferencesRequest.SerializeToString,
+                response_deserializer=elloloop_dot_notify_dot_v1_dot_notify__pb2.SetTenantPreferencesResponse.FromString,
+                _registered_method=True)
 
 
 class NotificationInternalServiceServicer:
@@ -75,6 +80,14 @@ class NotificationInternalServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetTenantPreferences(self, request, context):
+        """Sets a tenant's default rules and the categories users cannot opt out of
+        (replacing both).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NotificationInternalServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -87,6 +100,11 @@ def add_NotificationInternalServiceServicer_to_server(servicer, server):
                     servicer.PublishDataChange,
                     request_deserializer=elloloop_dot_notify_dot_v1_dot_notify__pb2.PublishDataChangeRequest.FromString,
                     response_serializer=elloloop_dot_notify_dot_v1_dot_notify__pb2.PublishDataChangeResponse.SerializeToString,
+            ),
+            'SetTenantPreferences': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetTenantPreferences,
+                    request_deserializer=elloloop_dot_notify_dot_v1_dot_notify__pb2.SetTenantPreferencesRequest.FromString,
+                    response_serializer=elloloop_dot_notify_dot_v1_dot_notify__pb2.SetTenantPreferencesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -155,6 +173,33 @@ class NotificationInternalService:
             metadata,
             _registered_method=True)
 
+    @staticmethod
+    def SetTenantPreferences(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/elloloop.notify.v1.NotificationInternalService/SetTenantPreferences',
+            elloloop_dot_notify_dot_v1_dot_notify__pb2.SetTenantPreferencesRequest.SerializeToString,
+            elloloop_dot_notify_dot_v1_dot_notify__pb2.SetTenantPreferencesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
 
 class NotificationClientServiceStub:
     """Called by browsers and apps on the client port with a bearer JWT. The
@@ -211,6 +256,16 @@ class NotificationClientServiceStub:
                 '/elloloop.notify.v1.NotificationClientService/GetCounts',
                 request_serializer=elloloop_dot_notify_dot_v1_dot_notify__pb2.GetCountsRequest.SerializeToString,
                 response_deserializer=elloloop_dot_notify_dot_v1_dot_notify__pb2.GetCountsResponse.FromString,
+                _registered_method=True)
+        self.GetPreferences = channel.unary_unary(
+                '/elloloop.notify.v1.NotificationClientService/GetPreferences',
+                request_serializer=elloloop_dot_notify_dot_v1_dot_notify__pb2.GetPreferencesRequest.SerializeToString,
+                response_deserializer=elloloop_dot_notify_dot_v1_dot_notify__pb2.GetPreferencesResponse.FromString,
+                _registered_method=True)
+        self.UpdatePreferences = channel.unary_unary(
+                '/elloloop.notify.v1.NotificationClientService/UpdatePreferences',
+                request_serializer=elloloop_dot_notify_dot_v1_dot_notify__pb2.UpdatePreferencesRequest.SerializeToString,
+                response_deserializer=elloloop_dot_notify_dot_v1_dot_notify__pb2.UpdatePreferencesResponse.FromString,
                 _registered_method=True)
 
 
@@ -286,6 +341,20 @@ class NotificationClientServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetPreferences(self, request, context):
+        """The caller's rules, with the tenant's defaults and required categories.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdatePreferences(self, request, context):
+        """Merges rules by (category, channel) into the caller's, or replaces them all.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NotificationClientServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -333,6 +402,16 @@ def add_NotificationClientServiceServicer_to_server(servicer, server):
                     servicer.GetCounts,
                     request_deserializer=elloloop_dot_notify_dot_v1_dot_notify__pb2.GetCountsRequest.FromString,
                     response_serializer=elloloop_dot_notify_dot_v1_dot_notify__pb2.GetCountsResponse.SerializeToString,
+            ),
+            'GetPreferences': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPreferences,
+                    request_deserializer=elloloop_dot_notify_dot_v1_dot_notify__pb2.GetPreferencesRequest.FromString,
+                    response_serializer=elloloop_dot_notify_dot_v1_dot_notify__pb2.GetPreferencesResponse.SerializeToString,
+            ),
+            'UpdatePreferences': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdatePreferences,
+                    request_deserializer=elloloop_dot_notify_dot_v1_dot_notify__pb2.UpdatePreferencesRequest.FromString,
+                    response_serializer=elloloop_dot_notify_dot_v1_dot_notify__pb2.UpdatePreferencesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -580,6 +659,60 @@ class NotificationClientService:
             '/elloloop.notify.v1.NotificationClientService/GetCounts',
             elloloop_dot_notify_dot_v1_dot_notify__pb2.GetCountsRequest.SerializeToString,
             elloloop_dot_notify_dot_v1_dot_notify__pb2.GetCountsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPreferences(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/elloloop.notify.v1.NotificationClientService/GetPreferences',
+            elloloop_dot_notify_dot_v1_dot_notify__pb2.GetPreferencesRequest.SerializeToString,
+            elloloop_dot_notify_dot_v1_dot_notify__pb2.GetPreferencesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdatePreferences(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/elloloop.notify.v1.NotificationClientService/UpdatePreferences',
+            elloloop_dot_notify_dot_v1_dot_notify__pb2.UpdatePreferencesRequest.SerializeToString,
+            elloloop_dot_notify_dot_v1_dot_notify__pb2.UpdatePreferencesResponse.FromString,
             options,
             channel_credentials,
             insecure,

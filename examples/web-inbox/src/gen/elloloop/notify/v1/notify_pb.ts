@@ -18,7 +18,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file elloloop/notify/v1/notify.proto.
  */
 export const file_elloloop_notify_v1_notify: GenFile = /*@__PURE__*/
-  fileDesc("Ch9lbGxvbG9vcC9ub3RpZnkvdjEvbm90aWZ5LnByb3RvEhJlbGxvbG9vcC5ub3RpZnkudjEi5AQKDU5vdGlmeVJlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJEhcKD25vdGlmaWNhdGlvbl9pZBgCIAEoCRIQCgh1c2VyX2lkcxgDIAMoCRI1CghjaGFubmVscxgEIAMoDjIjLmVsbG9sb29wLm5vdGlmeS52MS5EZWxpdmVyeUNoYW5uZWwSEwoLc3ViamVjdF9yZWYYBSABKAkSFAoMc3ViamVjdF90eXBlGAYgASgJEg0KBXRpdGxlGAcgASgJEgwKBGJvZHkYCCABKAkSQwoJYWRkcmVzc2VzGAkgAygLMjAuZWxsb2xvb3Aubm90aWZ5LnYxLk5vdGlmeVJlcXVlc3QuQWRkcmVzc2VzRW50cnkSLgoIc2V2ZXJpdHkYCiABKA4yHC5lbGxvbG9vcC5ub3RpZnkudjEuU2V2ZXJpdHkSEAoIY2F0ZWdvcnkYCyABKAkSKwoHYWN0aW9ucxgMIAMoCzIaLmVsbG9sb29wLm5vdGlmeS52MS5BY3Rpb24SJQoEZGF0YRgNIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSDAoEdGFncxgOIAMoCRIRCglpbWFnZV91cmwYDyABKAkSFQoNZXhwaXJlc19hdF9tcxgQIAEoAxIVCg1kZWxpdmVyX2F0X21zGBEgASgDEhQKDGNvbGxhcHNlX2tleRgSIAEoCRpWCg5BZGRyZXNzZXNFbnRyeRILCgNrZXkYASABKAkSMwoFdmFsdWUYAiABKAsyJC5lbGxvbG9vcC5ub3RpZnkudjEuQ2hhbm5lbEFkZHJlc3NlczoCOAEiQQoGQWN0aW9uEgoKAmlkGAEgASgJEg0KBWxhYmVsGAIgASgJEgsKA3VybBgDIAEoCRIPCgdwcmltYXJ5GAQgASgIIo0BChBDaGFubmVsQWRkcmVzc2VzEkcKCmJ5X2NoYW5uZWwYASADKAsyMy5lbGxvbG9vcC5ub3RpZnkudjEuQ2hhbm5lbEFkZHJlc3Nlcy5CeUNoYW5uZWxFbnRyeRowCg5CeUNoYW5uZWxFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIoMBChhQdWJsaXNoRGF0YUNoYW5nZVJlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJEhAKCHVzZXJfaWRzGAIgAygJEhcKD2lkZW1wb3RlbmN5X2tleRgDIAEoCRITCgtzdWJqZWN0X3JlZhgEIAEoCRIUCgxzdWJqZWN0X3R5cGUYBSABKAkiLQoZUHVibGlzaERhdGFDaGFuZ2VSZXNwb25zZRIQCghzZXNzaW9ucxgBIAEoBSJECg5Ob3RpZnlSZXNwb25zZRIRCglkZWxpdmVyZWQYASABKAUSDwoHcGVuZGluZxgCIAEoBRIOCgZmYWlsZWQYAyABKAUiYAoTU3RyZWFtRXZlbnRzUmVxdWVzdBIzCgtkZXZpY2VfdHlwZRgBIAEoDjIeLmVsbG9sb29wLm5vdGlmeS52MS5EZXZpY2VUeXBlEhQKDHJlc3VtZV90b2tlbhgCIAEoCSLQAgoLU3RyZWFtRXZlbnQSEgoKc2Vzc2lvbl9pZBgBIAEoCRI9Cgxub3RpZmljYXRpb24YAiABKAsyJS5lbGxvbG9vcC5ub3RpZnkudjEuTm90aWZpY2F0aW9uRXZlbnRIABI6CgtkYXRhX2NoYW5nZRgDIAEoCzIjLmVsbG9sb29wLm5vdGlmeS52MS5EYXRhQ2hhbmdlRXZlbnRIABI3CgloZWFydGJlYXQYBCABKAsyIi5lbGxvbG9vcC5ub3RpZnkudjEuSGVhcnRiZWF0RXZlbnRIABIxCgZjb3VudHMYBSABKAsyHy5lbGxvbG9vcC5ub3RpZnkudjEuQ291bnRzRXZlbnRIABI9CgZ1cGRhdGUYBiABKAsyKy5lbGxvbG9vcC5ub3RpZnkudjEuTm90aWZpY2F0aW9uVXBkYXRlRXZlbnRIAEIHCgVldmVudCI5CgtDb3VudHNFdmVudBIqCgZjb3VudHMYASABKAsyGi5lbGxvbG9vcC5ub3RpZnkudjEuQ291bnRzIn0KF05vdGlmaWNhdGlvblVwZGF0ZUV2ZW50EjcKDW5vdGlmaWNhdGlvbnMYASADKAsyIC5lbGxvbG9vcC5ub3RpZnkudjEuTm90aWZpY2F0aW9uEhMKC2RlbGV0ZWRfaWRzGAIgAygJEhQKDHJlc3VtZV90b2tlbhgDIAEoCSI3CgZDb3VudHMSDgoGdW5yZWFkGAEgASgFEg4KBnVuc2VlbhgCIAEoBRINCgV0b3RhbBgDIAEoBSKRAgoSTm90aWZpY2F0aW9uRmlsdGVyEhIKCmNhdGVnb3JpZXMYASADKAkSDAoEdGFncxgCIAMoCRIwCgpzZXZlcml0aWVzGAMgAygOMhwuZWxsb2xvb3Aubm90aWZ5LnYxLlNldmVyaXR5EjIKCGFyY2hpdmVkGAQgASgOMiAuZWxsb2xvb3Aubm90aWZ5LnYxLkFyY2hpdmVTY29wZRIrCgRyZWFkGAUgASgOMh0uZWxsb2xvb3Aubm90aWZ5LnYxLlJlYWRTY29wZRI1CghjaGFubmVscxgGIAMoDjIjLmVsbG9sb29wLm5vdGlmeS52MS5EZWxpdmVyeUNoYW5uZWwSDwoHc25vb3plZBgHIAEoCCLBBQoMTm90aWZpY2F0aW9uEgoKAmlkGAEgASgJEhcKD25vdGlmaWNhdGlvbl9pZBgCIAEoCRITCgtzdWJqZWN0X3JlZhgDIAEoCRIUCgxzdWJqZWN0X3R5cGUYBCABKAkSDQoFdGl0bGUYBSABKAkSDAoEYm9keRgGIAEoCRI0CgdjaGFubmVsGAcgASgOMiMuZWxsb2xvb3Aubm90aWZ5LnYxLkRlbGl2ZXJ5Q2hhbm5lbBIyCgZzdGF0dXMYCCABKA4yIi5lbGxvbG9vcC5ub3RpZnkudjEuRGVsaXZlcnlTdGF0dXMSFQoNY3JlYXRlZF9hdF9tcxgJIAEoAxIXCg9kZWxpdmVyZWRfYXRfbXMYCiABKAMSEQoJYWNrX2F0X21zGAsgASgDEhIKCnJlYWRfYXRfbXMYDCABKAMSLgoIc2V2ZXJpdHkYDSABKA4yHC5lbGxvbG9vcC5ub3RpZnkudjEuU2V2ZXJpdHkSEAoIY2F0ZWdvcnkYDiABKAkSKwoHYWN0aW9ucxgPIAMoCzIaLmVsbG9sb29wLm5vdGlmeS52MS5BY3Rpb24SJQoEZGF0YRgQIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSDAoEdGFncxgRIAMoCRIRCglpbWFnZV91cmwYEiABKAkSFQoNZXhwaXJlc19hdF9tcxgTIAEoAxIVCg1kZWxpdmVyX2F0X21zGBQgASgDEhIKCnNlZW5fYXRfbXMYFSABKAMSFgoOYXJjaGl2ZWRfYXRfbXMYFiABKAMSGAoQc25vb3plZF91bnRpbF9tcxgXIAEoAxIUCgxjb2xsYXBzZV9rZXkYGCABKAkSFwoPY29sbGFwc2VkX2NvdW50GBkgASgFEhYKDmFjdGlvbmVkX2F0X21zGBogASgDEhEKCWFjdGlvbl9pZBgbIAEoCSJhChFOb3RpZmljYXRpb25FdmVudBI2Cgxub3RpZmljYXRpb24YASABKAsyIC5lbGxvbG9vcC5ub3RpZnkudjEuTm90aWZpY2F0aW9uEhQKDHJlc3VtZV90b2tlbhgCIAEoCSJVCg9EYXRhQ2hhbmdlRXZlbnQSFwoPaWRlbXBvdGVuY3lfa2V5GAEgASgJEhMKC3N1YmplY3RfcmVmGAIgASgJEhQKDHN1YmplY3RfdHlwZRgDIAEoCSImCg5IZWFydGJlYXRFdmVudBIUCgx0aW1lc3RhbXBfbXMYASABKAMihQEKF0dldE5vdGlmaWNhdGlvbnNSZXF1ZXN0Eg4KBmN1cnNvchgBIAEoCRINCgVsaW1pdBgCIAEoBRITCgt1bnJlYWRfb25seRgDIAEoCBI2CgZmaWx0ZXIYBCABKAsyJi5lbGxvbG9vcC5ub3RpZnkudjEuTm90aWZpY2F0aW9uRmlsdGVyIqoBChhHZXROb3RpZmljYXRpb25zUmVzcG9uc2USNwoNbm90aWZpY2F0aW9ucxgBIAMoCzIgLmVsbG9sb29wLm5vdGlmeS52MS5Ob3RpZmljYXRpb24SEwoLbmV4dF9jdXJzb3IYAiABKAkSFAoMdW5yZWFkX2NvdW50GAMgASgFEioKBmNvdW50cxgEIAEoCzIaLmVsbG9sb29wLm5vdGlmeS52MS5Db3VudHMiJAoWQWNrTm90aWZpY2F0aW9uUmVxdWVzdBIKCgJpZBgBIAEoCSIZChdBY2tOb3RpZmljYXRpb25SZXNwb25zZSJDChRBY2tEYXRhQ2hhbmdlUmVxdWVzdBIXCg9pZGVtcG90ZW5jeV9rZXkYASABKAkSEgoKc2Vzc2lvbl9pZBgCIAEoCSIXChVBY2tEYXRhQ2hhbmdlUmVzcG9uc2UiXgoYUmVnaXN0ZXJQdXNoVG9rZW5SZXF1ZXN0EjMKC2RldmljZV90eXBlGAEgASgOMh4uZWxsb2xvb3Aubm90aWZ5LnYxLkRldmljZVR5cGUSDQoFdG9rZW4YAiABKAkiGwoZUmVnaXN0ZXJQdXNoVG9rZW5SZXNwb25zZSLAAQoYTWFya05vdGlmaWNhdGlvbnNSZXF1ZXN0EgsKA2lkcxgBIAMoCRILCgNhbGwYAiABKAgSNgoGZmlsdGVyGAMgASgLMiYuZWxsb2xvb3Aubm90aWZ5LnYxLk5vdGlmaWNhdGlvbkZpbHRlchImCgRtYXJrGAQgASgOMhguZWxsb2xvb3Aubm90aWZ5LnYxLk1hcmsSFwoPc25vb3plX3VudGlsX21zGAUgASgDEhEKCWFjdGlvbl9pZBgGIAEoCSJYChlNYXJrTm90aWZpY2F0aW9uc1Jlc3BvbnNlEg8KB3VwZGF0ZWQYASABKAUSKgoGY291bnRzGAIgASgLMhouZWxsb2xvb3Aubm90aWZ5LnYxLkNvdW50cyJuChpEZWxldGVOb3RpZmljYXRpb25zUmVxdWVzdBILCgNpZHMYASADKAkSCwoDYWxsGAIgASgIEjYKBmZpbHRlchgDIAEoCzImLmVsbG9sb29wLm5vdGlmeS52MS5Ob3RpZmljYXRpb25GaWx0ZXIiWgobRGVsZXRlTm90aWZpY2F0aW9uc1Jlc3BvbnNlEg8KB2RlbGV0ZWQYASABKAUSKgoGY291bnRzGAIgASgLMhouZWxsb2xvb3Aubm90aWZ5LnYxLkNvdW50cyIkChZHZXROb3RpZmljYXRpb25SZXF1ZXN0EgoKAmlkGAEgASgJIlEKF0dldE5vdGlmaWNhdGlvblJlc3BvbnNlEjYKDG5vdGlmaWNhdGlvbhgBIAEoCzIgLmVsbG9sb29wLm5vdGlmeS52MS5Ob3RpZmljYXRpb24iSgoQR2V0Q291bnRzUmVxdWVzdBI2CgZmaWx0ZXIYASABKAsyJi5lbGxvbG9vcC5ub3RpZnkudjEuTm90aWZpY2F0aW9uRmlsdGVyIj8KEUdldENvdW50c1Jlc3BvbnNlEioKBmNvdW50cxgBIAEoCzIaLmVsbG9sb29wLm5vdGlmeS52MS5Db3VudHMq5gEKD0RlbGl2ZXJ5Q2hhbm5lbBIgChxERUxJVkVSWV9DSEFOTkVMX1VOU1BFQ0lGSUVEEAASGwoXREVMSVZFUllfQ0hBTk5FTF9JTl9BUFAQARIaChZERUxJVkVSWV9DSEFOTkVMX0VNQUlMEAISHQoZREVMSVZFUllfQ0hBTk5FTF9XRUJfUFVTSBADEiAKHERFTElWRVJZX0NIQU5ORUxfTU9CSUxFX1BVU0gQBBIYChRERUxJVkVSWV9DSEFOTkVMX1NNUxAFEh0KGURFTElWRVJZX0NIQU5ORUxfV0hBVFNBUFAQBiq+AQoORGVsaXZlcnlTdGF0dXMSHwobREVMSVZFUllfU1RBVFVTX1VOU1BFQ0lGSUVEEAASGwoXREVMSVZFUllfU1RBVFVTX1BFTkRJTkcQARIdChlERUxJVkVSWV9TVEFUVVNfREVMSVZFUkVEEAISGQoVREVMSVZFUllfU1RBVFVTX0FDS0VEEAMSGAoUREVMSVZFUllfU1RBVFVTX1JFQUQQBBIaChZERUxJVkVSWV9TVEFUVVNfRkFJTEVEEAUqdwoIU2V2ZXJpdHkSGAoUU0VWRVJJVFlfVU5TUEVDSUZJRUQQABIRCg1TRVZFUklUWV9JTkZPEAESFAoQU0VWRVJJVFlfU1VDQ0VTUxACEhQKEFNFVkVSSVRZX1dBUk5JTkcQAxISCg5TRVZFUklUWV9FUlJPUhAEKmAKDEFyY2hpdmVTY29wZRIdChlBUkNISVZFX1NDT1BFX1VOU1BFQ0lGSUVEEAASGgoWQVJDSElWRV9TQ09QRV9BUkNISVZFRBABEhUKEUFSQ0hJVkVfU0NPUEVfQUxMEAIqUwoJUmVhZFNjb3BlEhoKFlJFQURfU0NPUEVfVU5TUEVDSUZJRUQQABIVChFSRUFEX1NDT1BFX1VOUkVBRBABEhMKD1JFQURfU0NPUEVfUkVBRBACKqwBCgRNYXJrEhQKEE1BUktfVU5TUEVDSUZJRUQQABINCglNQVJLX1JFQUQQARIPCgtNQVJLX1VOUkVBRBACEg0KCU1BUktfU0VFThADEhEKDU1BUktfQVJDSElWRUQQBBITCg9NQVJLX1VOQVJDSElWRUQQBRIQCgxNQVJLX1NOT09aRUQQBhISCg5NQVJLX1VOU05PT1pFRBAHEhEKDU1BUktfQUNUSU9ORUQQCCpwCgpEZXZpY2VUeXBlEhsKF0RFVklDRV9UWVBFX1VOU1BFQ0lGSUVEEAASFwoTREVWSUNFX1RZUEVfQlJPV1NFUhABEhcKE0RFVklDRV9UWVBFX0FORFJPSUQQAhITCg9ERVZJQ0VfVFlQRV9JT1MQAzLgAQobTm90aWZpY2F0aW9uSW50ZXJuYWxTZXJ2aWNlEk8KBk5vdGlmeRIhLmVsbG9sb29wLm5vdGlmeS52MS5Ob3RpZnlSZXF1ZXN0GiIuZWxsb2xvb3Aubm90aWZ5LnYxLk5vdGlmeVJlc3BvbnNlEnAKEVB1Ymxpc2hEYXRhQ2hhbmdlEiwuZWxsb2xvb3Aubm90aWZ5LnYxLlB1Ymxpc2hEYXRhQ2hhbmdlUmVxdWVzdBotLmVsbG9sb29wLm5vdGlmeS52MS5QdWJsaXNoRGF0YUNoYW5nZVJlc3BvbnNlMtoHChlOb3RpZmljYXRpb25DbGllbnRTZXJ2aWNlEloKDFN0cmVhbUV2ZW50cxInLmVsbG9sb29wLm5vdGlmeS52MS5TdHJlYW1FdmVudHNSZXF1ZXN0Gh8uZWxsb2xvb3Aubm90aWZ5LnYxLlN0cmVhbUV2ZW50MAESbQoQR2V0Tm90aWZpY2F0aW9ucxIrLmVsbG9sb29wLm5vdGlmeS52MS5HZXROb3RpZmljYXRpb25zUmVxdWVzdBosLmVsbG9sb29wLm5vdGlmeS52MS5HZXROb3RpZmljYXRpb25zUmVzcG9uc2USagoPQWNrTm90aWZpY2F0aW9uEiouZWxsb2xvb3Aubm90aWZ5LnYxLkFja05vdGlmaWNhdGlvblJlcXVlc3QaKy5lbGxvbG9vcC5ub3RpZnkudjEuQWNrTm90aWZpY2F0aW9uUmVzcG9uc2USZAoNQWNrRGF0YUNoYW5nZRIoLmVsbG9sb29wLm5vdGlmeS52MS5BY2tEYXRhQ2hhbmdlUmVxdWVzdBopLmVsbG9sb29wLm5vdGlmeS52MS5BY2tEYXRhQ2hhbmdlUmVzcG9uc2UScAoRUmVnaXN0ZXJQdXNoVG9rZW4SLC5lbGxvbG9vcC5ub3RpZnkudjEuUmVnaXN0ZXJQdXNoVG9rZW5SZXF1ZXN0Gi0uZWxsb2xvb3Aubm90aWZ5LnYxLlJlZ2lzdGVyUHVzaFRva2VuUmVzcG9uc2UScAoRTWFya05vdGlmaWNhdGlvbnMSLC5lbGxvbG9vcC5ub3RpZnkudjEuTWFya05vdGlmaWNhdGlvbnNSZXF1ZXN0Gi0uZWxsb2xvb3Aubm90aWZ5LnYxLk1hcmtOb3RpZmljYXRpb25zUmVzcG9uc2USdgoTRGVsZXRlTm90aWZpY2F0aW9ucxIuLmVsbG9sb29wLm5vdGlmeS52MS5EZWxldGVOb3RpZmljYXRpb25zUmVxdWVzdBovLmVsbG9sb29wLm5vdGlmeS52MS5EZWxldGVOb3RpZmljYXRpb25zUmVzcG9uc2USagoPR2V0Tm90aWZpY2F0aW9uEiouZWxsb2xvb3Aubm90aWZ5LnYxLkdldE5vdGlmaWNhdGlvblJlcXVlc3QaKy5lbGxvbG9vcC5ub3RpZnkudjEuR2V0Tm90aWZpY2F0aW9uUmVzcG9uc2USWAoJR2V0Q291bnRzEiQuZWxsb2xvb3Aubm90aWZ5LnYxLkdldENvdW50c1JlcXVlc3QaJS5lbGxvbG9vcC5ub3RpZnkudjEuR2V0Q291bnRzUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_struct]);
+  fileDesc("Ch9lbGxvbG9vcC9ub3RpZnkvdjEvbm90aWZ5LnByb3RvEhJlbGxvbG9vcC5ub3RpZnkudjEi5AQKDU5vdGlmeVJlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJEhcKD25vdGlmaWNhdGlvbl9pZBgCIAEoCRIQCgh1c2VyX2lkcxgDIAMoCRI1CghjaGFubmVscxgEIAMoDjIjLmVsbG9sb29wLm5vdGlmeS52MS5EZWxpdmVyeUNoYW5uZWwSEwoLc3ViamVjdF9yZWYYBSABKAkSFAoMc3ViamVjdF90eXBlGAYgASgJEg0KBXRpdGxlGAcgASgJEgwKBGJvZHkYCCABKAkSQwoJYWRkcmVzc2VzGAkgAygLMjAuZWxsb2xvb3Aubm90aWZ5LnYxLk5vdGlmeVJlcXVlc3QuQWRkcmVzc2VzRW50cnkSLgoIc2V2ZXJpdHkYCiABKA4yHC5lbGxvbG9vcC5ub3RpZnkudjEuU2V2ZXJpdHkSEAoIY2F0ZWdvcnkYCyABKAkSKwoHYWN0aW9ucxgMIAMoCzIaLmVsbG9sb29wLm5vdGlmeS52MS5BY3Rpb24SJQoEZGF0YRgNIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSDAoEdGFncxgOIAMoCRIRCglpbWFnZV91cmwYDyABKAkSFQoNZXhwaXJlc19hdF9tcxgQIAEoAxIVCg1kZWxpdmVyX2F0X21zGBEgASgDEhQKDGNvbGxhcHNlX2tleRgSIAEoCRpWCg5BZGRyZXNzZXNFbnRyeRILCgNrZXkYASABKAkSMwoFdmFsdWUYAiABKAsyJC5lbGxvbG9vcC5ub3RpZnkudjEuQ2hhbm5lbEFkZHJlc3NlczoCOAEiQQoGQWN0aW9uEgoKAmlkGAEgASgJEg0KBWxhYmVsGAIgASgJEgsKA3VybBgDIAEoCRIPCgdwcmltYXJ5GAQgASgIIo0BChBDaGFubmVsQWRkcmVzc2VzEkcKCmJ5X2NoYW5uZWwYASADKAsyMy5lbGxvbG9vcC5ub3RpZnkudjEuQ2hhbm5lbEFkZHJlc3Nlcy5CeUNoYW5uZWxFbnRyeRowCg5CeUNoYW5uZWxFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIoMBChhQdWJsaXNoRGF0YUNoYW5nZVJlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJEhAKCHVzZXJfaWRzGAIgAygJEhcKD2lkZW1wb3RlbmN5X2tleRgDIAEoCRITCgtzdWJqZWN0X3JlZhgEIAEoCRIUCgxzdWJqZWN0X3R5cGUYBSABKAkiLQoZUHVibGlzaERhdGFDaGFuZ2VSZXNwb25zZRIQCghzZXNzaW9ucxgBIAEoBSJmCg5Ob3RpZnlSZXNwb25zZRIRCglkZWxpdmVyZWQYASABKAUSDwoHcGVuZGluZxgCIAEoBRIOCgZmYWlsZWQYAyABKAUSFAoHc2tpcHBlZBgEIAEoBUgAiAEBQgoKCF9za2lwcGVkImAKE1N0cmVhbUV2ZW50c1JlcXVlc3QSMwoLZGV2aWNlX3R5cGUYASABKA4yHi5lbGxvbG9vcC5ub3RpZnkudjEuRGV2aWNlVHlwZRIUCgxyZXN1bWVfdG9rZW4YAiABKAki0AIKC1N0cmVhbUV2ZW50EhIKCnNlc3Npb25faWQYASABKAkSPQoMbm90aWZpY2F0aW9uGAIgASgLMiUuZWxsb2xvb3Aubm90aWZ5LnYxLk5vdGlmaWNhdGlvbkV2ZW50SAASOgoLZGF0YV9jaGFuZ2UYAyABKAsyIy5lbGxvbG9vcC5ub3RpZnkudjEuRGF0YUNoYW5nZUV2ZW50SAASNwoJaGVhcnRiZWF0GAQgASgLMiIuZWxsb2xvb3Aubm90aWZ5LnYxLkhlYXJ0YmVhdEV2ZW50SAASMQoGY291bnRzGAUgASgLMh8uZWxsb2xvb3Aubm90aWZ5LnYxLkNvdW50c0V2ZW50SAASPQoGdXBkYXRlGAYgASgLMisuZWxsb2xvb3Aubm90aWZ5LnYxLk5vdGlmaWNhdGlvblVwZGF0ZUV2ZW50SABCBwoFZXZlbnQiOQoLQ291bnRzRXZlbnQSKgoGY291bnRzGAEgASgLMhouZWxsb2xvb3Aubm90aWZ5LnYxLkNvdW50cyJ9ChdOb3RpZmljYXRpb25VcGRhdGVFdmVudBI3Cg1ub3RpZmljYXRpb25zGAEgAygLMiAuZWxsb2xvb3Aubm90aWZ5LnYxLk5vdGlmaWNhdGlvbhITCgtkZWxldGVkX2lkcxgCIAMoCRIUCgxyZXN1bWVfdG9rZW4YAyABKAkiNwoGQ291bnRzEg4KBnVucmVhZBgBIAEoBRIOCgZ1bnNlZW4YAiABKAUSDQoFdG90YWwYAyABKAUikQIKEk5vdGlmaWNhdGlvbkZpbHRlchISCgpjYXRlZ29yaWVzGAEgAygJEgwKBHRhZ3MYAiADKAkSMAoKc2V2ZXJpdGllcxgDIAMoDjIcLmVsbG9sb29wLm5vdGlmeS52MS5TZXZlcml0eRIyCghhcmNoaXZlZBgEIAEoDjIgLmVsbG9sb29wLm5vdGlmeS52MS5BcmNoaXZlU2NvcGUSKwoEcmVhZBgFIAEoDjIdLmVsbG9sb29wLm5vdGlmeS52MS5SZWFkU2NvcGUSNQoIY2hhbm5lbHMYBiADKA4yIy5lbGxvbG9vcC5ub3RpZnkudjEuRGVsaXZlcnlDaGFubmVsEg8KB3Nub296ZWQYByABKAgiiAYKDE5vdGlmaWNhdGlvbhIKCgJpZBgBIAEoCRIXCg9ub3RpZmljYXRpb25faWQYAiABKAkSEwoLc3ViamVjdF9yZWYYAyABKAkSFAoMc3ViamVjdF90eXBlGAQgASgJEg0KBXRpdGxlGAUgASgJEgwKBGJvZHkYBiABKAkSNAoHY2hhbm5lbBgHIAEoDjIjLmVsbG9sb29wLm5vdGlmeS52MS5EZWxpdmVyeUNoYW5uZWwSMgoGc3RhdHVzGAggASgOMiIuZWxsb2xvb3Aubm90aWZ5LnYxLkRlbGl2ZXJ5U3RhdHVzEhUKDWNyZWF0ZWRfYXRfbXMYCSABKAMSFwoPZGVsaXZlcmVkX2F0X21zGAogASgDEhEKCWFja19hdF9tcxgLIAEoAxISCgpyZWFkX2F0X21zGAwgASgDEi4KCHNldmVyaXR5GA0gASgOMhwuZWxsb2xvb3Aubm90aWZ5LnYxLlNldmVyaXR5EhAKCGNhdGVnb3J5GA4gASgJEisKB2FjdGlvbnMYDyADKAsyGi5lbGxvbG9vcC5ub3RpZnkudjEuQWN0aW9uEiUKBGRhdGEYECABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EgwKBHRhZ3MYESADKAkSEQoJaW1hZ2VfdXJsGBIgASgJEhUKDWV4cGlyZXNfYXRfbXMYEyABKAMSFQoNZGVsaXZlcl9hdF9tcxgUIAEoAxISCgpzZWVuX2F0X21zGBUgASgDEhYKDmFyY2hpdmVkX2F0X21zGBYgASgDEhgKEHNub296ZWRfdW50aWxfbXMYFyABKAMSFAoMY29sbGFwc2Vfa2V5GBggASgJEhcKD2NvbGxhcHNlZF9jb3VudBgZIAEoBRIWCg5hY3Rpb25lZF9hdF9tcxgaIAEoAxIRCglhY3Rpb25faWQYGyABKAkSEAoIYXR0ZW1wdHMYHCABKAUSFgoOZmFpbHVyZV9yZWFzb24YHSABKAkSGwoTcHJvdmlkZXJfbWVzc2FnZV9pZBgeIAEoCSJhChFOb3RpZmljYXRpb25FdmVudBI2Cgxub3RpZmljYXRpb24YASABKAsyIC5lbGxvbG9vcC5ub3RpZnkudjEuTm90aWZpY2F0aW9uEhQKDHJlc3VtZV90b2tlbhgCIAEoCSJVCg9EYXRhQ2hhbmdlRXZlbnQSFwoPaWRlbXBvdGVuY3lfa2V5GAEgASgJEhMKC3N1YmplY3RfcmVmGAIgASgJEhQKDHN1YmplY3RfdHlwZRgDIAEoCSImCg5IZWFydGJlYXRFdmVudBIUCgx0aW1lc3RhbXBfbXMYASABKAMihQEKF0dldE5vdGlmaWNhdGlvbnNSZXF1ZXN0Eg4KBmN1cnNvchgBIAEoCRINCgVsaW1pdBgCIAEoBRITCgt1bnJlYWRfb25seRgDIAEoCBI2CgZmaWx0ZXIYBCABKAsyJi5lbGxvbG9vcC5ub3RpZnkudjEuTm90aWZpY2F0aW9uRmlsdGVyIqoBChhHZXROb3RpZmljYXRpb25zUmVzcG9uc2USNwoNbm90aWZpY2F0aW9ucxgBIAMoCzIgLmVsbG9sb29wLm5vdGlmeS52MS5Ob3RpZmljYXRpb24SEwoLbmV4dF9jdXJzb3IYAiABKAkSFAoMdW5yZWFkX2NvdW50GAMgASgFEioKBmNvdW50cxgEIAEoCzIaLmVsbG9sb29wLm5vdGlmeS52MS5Db3VudHMiJAoWQWNrTm90aWZpY2F0aW9uUmVxdWVzdBIKCgJpZBgBIAEoCSIZChdBY2tOb3RpZmljYXRpb25SZXNwb25zZSJDChRBY2tEYXRhQ2hhbmdlUmVxdWVzdBIXCg9pZGVtcG90ZW5jeV9rZXkYASABKAkSEgoKc2Vzc2lvbl9pZBgCIAEoCSIXChVBY2tEYXRhQ2hhbmdlUmVzcG9uc2UiXgoYUmVnaXN0ZXJQdXNoVG9rZW5SZXF1ZXN0EjMKC2RldmljZV90eXBlGAEgASgOMh4uZWxsb2xvb3Aubm90aWZ5LnYxLkRldmljZVR5cGUSDQoFdG9rZW4YAiABKAkiGwoZUmVnaXN0ZXJQdXNoVG9rZW5SZXNwb25zZSLAAQoYTWFya05vdGlmaWNhdGlvbnNSZXF1ZXN0EgsKA2lkcxgBIAMoCRILCgNhbGwYAiABKAgSNgoGZmlsdGVyGAMgASgLMiYuZWxsb2xvb3Aubm90aWZ5LnYxLk5vdGlmaWNhdGlvbkZpbHRlchImCgRtYXJrGAQgASgOMhguZWxsb2xvb3Aubm90aWZ5LnYxLk1hcmsSFwoPc25vb3plX3VudGlsX21zGAUgASgDEhEKCWFjdGlvbl9pZBgGIAEoCSJYChlNYXJrTm90aWZpY2F0aW9uc1Jlc3BvbnNlEg8KB3VwZGF0ZWQYASABKAUSKgoGY291bnRzGAIgASgLMhouZWxsb2xvb3Aubm90aWZ5LnYxLkNvdW50cyJuChpEZWxldGVOb3RpZmljYXRpb25zUmVxdWVzdBILCgNpZHMYASADKAkSCwoDYWxsGAIgASgIEjYKBmZpbHRlchgDIAEoCzImLmVsbG9sb29wLm5vdGlmeS52MS5Ob3RpZmljYXRpb25GaWx0ZXIiWgobRGVsZXRlTm90aWZpY2F0aW9uc1Jlc3BvbnNlEg8KB2RlbGV0ZWQYASABKAUSKgoGY291bnRzGAIgASgLMhouZWxsb2xvb3Aubm90aWZ5LnYxLkNvdW50cyIkChZHZXROb3RpZmljYXRpb25SZXF1ZXN0EgoKAmlkGAEgASgJIlEKF0dldE5vdGlmaWNhdGlvblJlc3BvbnNlEjYKDG5vdGlmaWNhdGlvbhgBIAEoCzIgLmVsbG9sb29wLm5vdGlmeS52MS5Ob3RpZmljYXRpb24iSgoQR2V0Q291bnRzUmVxdWVzdBI2CgZmaWx0ZXIYASABKAsyJi5lbGxvbG9vcC5ub3RpZnkudjEuTm90aWZpY2F0aW9uRmlsdGVyIj8KEUdldENvdW50c1Jlc3BvbnNlEioKBmNvdW50cxgBIAEoCzIaLmVsbG9sb29wLm5vdGlmeS52MS5Db3VudHMiaQoOUHJlZmVyZW5jZVJ1bGUSEAoIY2F0ZWdvcnkYASABKAkSNAoHY2hhbm5lbBgCIAEoDjIjLmVsbG9sb29wLm5vdGlmeS52MS5EZWxpdmVyeUNoYW5uZWwSDwoHZW5hYmxlZBgDIAEoCCKaAQoLUHJlZmVyZW5jZXMSMQoFcnVsZXMYASADKAsyIi5lbGxvbG9vcC5ub3RpZnkudjEuUHJlZmVyZW5jZVJ1bGUSOwoPdGVuYW50X2RlZmF1bHRzGAIgAygLMiIuZWxsb2xvb3Aubm90aWZ5LnYxLlByZWZlcmVuY2VSdWxlEhsKE3JlcXVpcmVkX2NhdGVnb3JpZXMYAyADKAkiFwoVR2V0UHJlZmVyZW5jZXNSZXF1ZXN0Ik4KFkdldFByZWZlcmVuY2VzUmVzcG9uc2USNAoLcHJlZmVyZW5jZXMYASABKAsyHy5lbGxvbG9vcC5ub3RpZnkudjEuUHJlZmVyZW5jZXMiXgoYVXBkYXRlUHJlZmVyZW5jZXNSZXF1ZXN0EjEKBXJ1bGVzGAEgAygLMiIuZWxsb2xvb3Aubm90aWZ5LnYxLlByZWZlcmVuY2VSdWxlEg8KB3JlcGxhY2UYAiABKAgiUQoZVXBkYXRlUHJlZmVyZW5jZXNSZXNwb25zZRI0CgtwcmVmZXJlbmNlcxgBIAEoCzIfLmVsbG9sb29wLm5vdGlmeS52MS5QcmVmZXJlbmNlcyKDAQobU2V0VGVuYW50UHJlZmVyZW5jZXNSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCRI0CghkZWZhdWx0cxgCIAMoCzIiLmVsbG9sb29wLm5vdGlmeS52MS5QcmVmZXJlbmNlUnVsZRIbChNyZXF1aXJlZF9jYXRlZ29yaWVzGAMgAygJIh4KHFNldFRlbmFudFByZWZlcmVuY2VzUmVzcG9uc2UqhAIKD0RlbGl2ZXJ5Q2hhbm5lbBIgChxERUxJVkVSWV9DSEFOTkVMX1VOU1BFQ0lGSUVEEAASGwoXREVMSVZFUllfQ0hBTk5FTF9JTl9BUFAQARIaChZERUxJVkVSWV9DSEFOTkVMX0VNQUlMEAISHQoZREVMSVZFUllfQ0hBTk5FTF9XRUJfUFVTSBADEiAKHERFTElWRVJZX0NIQU5ORUxfTU9CSUxFX1BVU0gQBBIYChRERUxJVkVSWV9DSEFOTkVMX1NNUxAFEh0KGURFTElWRVJZX0NIQU5ORUxfV0hBVFNBUFAQBhIcChhERUxJVkVSWV9DSEFOTkVMX1dFQkhPT0sQByq+AQoORGVsaXZlcnlTdGF0dXMSHwobREVMSVZFUllfU1RBVFVTX1VOU1BFQ0lGSUVEEAASGwoXREVMSVZFUllfU1RBVFVTX1BFTkRJTkcQARIdChlERUxJVkVSWV9TVEFUVVNfREVMSVZFUkVEEAISGQoVREVMSVZFUllfU1RBVFVTX0FDS0VEEAMSGAoUREVMSVZFUllfU1RBVFVTX1JFQUQQBBIaChZERUxJVkVSWV9TVEFUVVNfRkFJTEVEEAUqdwoIU2V2ZXJpdHkSGAoUU0VWRVJJVFlfVU5TUEVDSUZJRUQQABIRCg1TRVZFUklUWV9JTkZPEAESFAoQU0VWRVJJVFlfU1VDQ0VTUxACEhQKEFNFVkVSSVRZX1dBUk5JTkcQAxISCg5TRVZFUklUWV9FUlJPUhAEKmAKDEFyY2hpdmVTY29wZRIdChlBUkNISVZFX1NDT1BFX1VOU1BFQ0lGSUVEEAASGgoWQVJDSElWRV9TQ09QRV9BUkNISVZFRBABEhUKEUFSQ0hJVkVfU0NPUEVfQUxMEAIqUwoJUmVhZFNjb3BlEhoKFlJFQURfU0NPUEVfVU5TUEVDSUZJRUQQABIVChFSRUFEX1NDT1BFX1VOUkVBRBABEhMKD1JFQURfU0NPUEVfUkVBRBACKqwBCgRNYXJrEhQKEE1BUktfVU5TUEVDSUZJRUQQABINCglNQVJLX1JFQUQQARIPCgtNQVJLX1VOUkVBRBACEg0KCU1BUktfU0VFThADEhEKDU1BUktfQVJDSElWRUQQBBITCg9NQVJLX1VOQVJDSElWRUQQBRIQCgxNQVJLX1NOT09aRUQQBhISCg5NQVJLX1VOU05PT1pFRBAHEhEKDU1BUktfQUNUSU9ORUQQCCpwCgpEZXZpY2VUeXBlEhsKF0RFVklDRV9UWVBFX1VOU1BFQ0lGSUVEEAASFwoTREVWSUNFX1RZUEVfQlJPV1NFUhABEhcKE0RFVklDRV9UWVBFX0FORFJPSUQQAhITCg9ERVZJQ0VfVFlQRV9JT1MQAzLbAgobTm90aWZpY2F0aW9uSW50ZXJuYWxTZXJ2aWNlEk8KBk5vdGlmeRIhLmVsbG9sb29wLm5vdGlmeS52MS5Ob3RpZnlSZXF1ZXN0GiIuZWxsb2xvb3Aubm90aWZ5LnYxLk5vdGlmeVJlc3BvbnNlEnAKEVB1Ymxpc2hEYXRhQ2hhbmdlEiwuZWxsb2xvb3Aubm90aWZ5LnYxLlB1Ymxpc2hEYXRhQ2hhbmdlUmVxdWVzdBotLmVsbG9sb29wLm5vdGlmeS52MS5QdWJsaXNoRGF0YUNoYW5nZVJlc3BvbnNlEnkKFFNldFRlbmFudFByZWZlcmVuY2VzEi8uZWxsb2xvb3Aubm90aWZ5LnYxLlNldFRlbmFudFByZWZlcmVuY2VzUmVxdWVzdBowLmVsbG9sb29wLm5vdGlmeS52MS5TZXRUZW5hbnRQcmVmZXJlbmNlc1Jlc3BvbnNlMrUJChlOb3RpZmljYXRpb25DbGllbnRTZXJ2aWNlEloKDFN0cmVhbUV2ZW50cxInLmVsbG9sb29wLm5vdGlmeS52MS5TdHJlYW1FdmVudHNSZXF1ZXN0Gh8uZWxsb2xvb3Aubm90aWZ5LnYxLlN0cmVhbUV2ZW50MAESbQoQR2V0Tm90aWZpY2F0aW9ucxIrLmVsbG9sb29wLm5vdGlmeS52MS5HZXROb3RpZmljYXRpb25zUmVxdWVzdBosLmVsbG9sb29wLm5vdGlmeS52MS5HZXROb3RpZmljYXRpb25zUmVzcG9uc2USagoPQWNrTm90aWZpY2F0aW9uEiouZWxsb2xvb3Aubm90aWZ5LnYxLkFja05vdGlmaWNhdGlvblJlcXVlc3QaKy5lbGxvbG9vcC5ub3RpZnkudjEuQWNrTm90aWZpY2F0aW9uUmVzcG9uc2USZAoNQWNrRGF0YUNoYW5nZRIoLmVsbG9sb29wLm5vdGlmeS52MS5BY2tEYXRhQ2hhbmdlUmVxdWVzdBopLmVsbG9sb29wLm5vdGlmeS52MS5BY2tEYXRhQ2hhbmdlUmVzcG9uc2UScAoRUmVnaXN0ZXJQdXNoVG9rZW4SLC5lbGxvbG9vcC5ub3RpZnkudjEuUmVnaXN0ZXJQdXNoVG9rZW5SZXF1ZXN0Gi0uZWxsb2xvb3Aubm90aWZ5LnYxLlJlZ2lzdGVyUHVzaFRva2VuUmVzcG9uc2UScAoRTWFya05vdGlmaWNhdGlvbnMSLC5lbGxvbG9vcC5ub3RpZnkudjEuTWFya05vdGlmaWNhdGlvbnNSZXF1ZXN0Gi0uZWxsb2xvb3Aubm90aWZ5LnYxLk1hcmtOb3RpZmljYXRpb25zUmVzcG9uc2USdgoTRGVsZXRlTm90aWZpY2F0aW9ucxIuLmVsbG9sb29wLm5vdGlmeS52MS5EZWxldGVOb3RpZmljYXRpb25zUmVxdWVzdBovLmVsbG9sb29wLm5vdGlmeS52MS5EZWxldGVOb3RpZmljYXRpb25zUmVzcG9uc2USagoPR2V0Tm90aWZpY2F0aW9uEiouZWxsb2xvb3Aubm90aWZ5LnYxLkdldE5vdGlmaWNhdGlvblJlcXVlc3QaKy5lbGxvbG9vcC5ub3RpZnkudjEuR2V0Tm90aWZpY2F0aW9uUmVzcG9uc2USWAoJR2V0Q291bnRzEiQuZWxsb2xvb3Aubm90aWZ5LnYxLkdldENvdW50c1JlcXVlc3QaJS5lbGxvbG9vcC5ub3RpZnkudjEuR2V0Q291bnRzUmVzcG9uc2USZwoOR2V0UHJlZmVyZW5jZXMSKS5lbGxvbG9vcC5ub3RpZnkudjEuR2V0UHJlZmVyZW5jZXNSZXF1ZXN0GiouZWxsb2xvb3Aubm90aWZ5LnYxLkdldFByZWZlcmVuY2VzUmVzcG9uc2UScAoRVXBkYXRlUHJlZmVyZW5jZXMSLC5lbGxvbG9vcC5ub3RpZnkudjEuVXBkYXRlUHJlZmVyZW5jZXNSZXF1ZXN0Gi0uZWxsb2xvb3Aubm90aWZ5LnYxLlVwZGF0ZVByZWZlcmVuY2VzUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_struct]);
 
 /**
  * @generated from message elloloop.notify.v1.NotifyRequest
@@ -183,7 +183,7 @@ export const ActionSchema: GenMessage<Action> = /*@__PURE__*/
  */
 export type ChannelAddresses = Message<"elloloop.notify.v1.ChannelAddresses"> & {
   /**
-   * Keyed by "email", "sms", "whatsapp", "mobile_push" or "web_push".
+   * Keyed by "email", "sms", "whatsapp", "mobile_push", "web_push" or "webhook".
    *
    * @generated from field: map<string, string> by_channel = 1;
    */
@@ -275,6 +275,14 @@ export type NotifyResponse = Message<"elloloop.notify.v1.NotifyResponse"> & {
    * @generated from field: int32 failed = 3;
    */
   failed: number;
+
+  /**
+   * Rows not created because the user's preferences turned the channel off.
+   * Present only when some were (so answers without preferences read as before).
+   *
+   * @generated from field: optional int32 skipped = 4;
+   */
+  skipped?: number | undefined;
 };
 
 /**
@@ -649,6 +657,24 @@ export type Notification = Message<"elloloop.notify.v1.Notification"> & {
    * @generated from field: string action_id = 27;
    */
   actionId: string;
+
+  /**
+   * External channels: sends tried so far, why the row FAILED (or the last
+   * transient error while it is retried), and the provider's message id.
+   *
+   * @generated from field: int32 attempts = 28;
+   */
+  attempts: number;
+
+  /**
+   * @generated from field: string failure_reason = 29;
+   */
+  failureReason: string;
+
+  /**
+   * @generated from field: string provider_message_id = 30;
+   */
+  providerMessageId: string;
 };
 
 /**
@@ -1097,6 +1123,184 @@ export const GetCountsResponseSchema: GenMessage<GetCountsResponse> = /*@__PURE_
   messageDesc(file_elloloop_notify_v1_notify, 31);
 
 /**
+ * One preference: whether (category, channel) is delivered. The most specific
+ * rule wins: (category, channel), (category, any), (any, channel), (any, any).
+ *
+ * @generated from message elloloop.notify.v1.PreferenceRule
+ */
+export type PreferenceRule = Message<"elloloop.notify.v1.PreferenceRule"> & {
+  /**
+   * "" means every category.
+   *
+   * @generated from field: string category = 1;
+   */
+  category: string;
+
+  /**
+   * UNSPECIFIED means every channel.
+   *
+   * @generated from field: elloloop.notify.v1.DeliveryChannel channel = 2;
+   */
+  channel: DeliveryChannel;
+
+  /**
+   * @generated from field: bool enabled = 3;
+   */
+  enabled: boolean;
+};
+
+/**
+ * Describes the message elloloop.notify.v1.PreferenceRule.
+ * Use `create(PreferenceRuleSchema)` to create a new message.
+ */
+export const PreferenceRuleSchema: GenMessage<PreferenceRule> = /*@__PURE__*/
+  messageDesc(file_elloloop_notify_v1_notify, 32);
+
+/**
+ * @generated from message elloloop.notify.v1.Preferences
+ */
+export type Preferences = Message<"elloloop.notify.v1.Preferences"> & {
+  /**
+   * The user's own rules.
+   *
+   * @generated from field: repeated elloloop.notify.v1.PreferenceRule rules = 1;
+   */
+  rules: PreferenceRule[];
+
+  /**
+   * The tenant's, consulted when no rule of the user matches.
+   *
+   * @generated from field: repeated elloloop.notify.v1.PreferenceRule tenant_defaults = 2;
+   */
+  tenantDefaults: PreferenceRule[];
+
+  /**
+   * Categories delivered whatever the user's rules say (security alerts).
+   *
+   * @generated from field: repeated string required_categories = 3;
+   */
+  requiredCategories: string[];
+};
+
+/**
+ * Describes the message elloloop.notify.v1.Preferences.
+ * Use `create(PreferencesSchema)` to create a new message.
+ */
+export const PreferencesSchema: GenMessage<Preferences> = /*@__PURE__*/
+  messageDesc(file_elloloop_notify_v1_notify, 33);
+
+/**
+ * @generated from message elloloop.notify.v1.GetPreferencesRequest
+ */
+export type GetPreferencesRequest = Message<"elloloop.notify.v1.GetPreferencesRequest"> & {
+};
+
+/**
+ * Describes the message elloloop.notify.v1.GetPreferencesRequest.
+ * Use `create(GetPreferencesRequestSchema)` to create a new message.
+ */
+export const GetPreferencesRequestSchema: GenMessage<GetPreferencesRequest> = /*@__PURE__*/
+  messageDesc(file_elloloop_notify_v1_notify, 34);
+
+/**
+ * @generated from message elloloop.notify.v1.GetPreferencesResponse
+ */
+export type GetPreferencesResponse = Message<"elloloop.notify.v1.GetPreferencesResponse"> & {
+  /**
+   * @generated from field: elloloop.notify.v1.Preferences preferences = 1;
+   */
+  preferences?: Preferences | undefined;
+};
+
+/**
+ * Describes the message elloloop.notify.v1.GetPreferencesResponse.
+ * Use `create(GetPreferencesResponseSchema)` to create a new message.
+ */
+export const GetPreferencesResponseSchema: GenMessage<GetPreferencesResponse> = /*@__PURE__*/
+  messageDesc(file_elloloop_notify_v1_notify, 35);
+
+/**
+ * @generated from message elloloop.notify.v1.UpdatePreferencesRequest
+ */
+export type UpdatePreferencesRequest = Message<"elloloop.notify.v1.UpdatePreferencesRequest"> & {
+  /**
+   * @generated from field: repeated elloloop.notify.v1.PreferenceRule rules = 1;
+   */
+  rules: PreferenceRule[];
+
+  /**
+   * True: the rules replace all of the caller's; false: merged by (category, channel).
+   *
+   * @generated from field: bool replace = 2;
+   */
+  replace: boolean;
+};
+
+/**
+ * Describes the message elloloop.notify.v1.UpdatePreferencesRequest.
+ * Use `create(UpdatePreferencesRequestSchema)` to create a new message.
+ */
+export const UpdatePreferencesRequestSchema: GenMessage<UpdatePreferencesRequest> = /*@__PURE__*/
+  messageDesc(file_elloloop_notify_v1_notify, 36);
+
+/**
+ * @generated from message elloloop.notify.v1.UpdatePreferencesResponse
+ */
+export type UpdatePreferencesResponse = Message<"elloloop.notify.v1.UpdatePreferencesResponse"> & {
+  /**
+   * @generated from field: elloloop.notify.v1.Preferences preferences = 1;
+   */
+  preferences?: Preferences | undefined;
+};
+
+/**
+ * Describes the message elloloop.notify.v1.UpdatePreferencesResponse.
+ * Use `create(UpdatePreferencesResponseSchema)` to create a new message.
+ */
+export const UpdatePreferencesResponseSchema: GenMessage<UpdatePreferencesResponse> = /*@__PURE__*/
+  messageDesc(file_elloloop_notify_v1_notify, 37);
+
+/**
+ * @generated from message elloloop.notify.v1.SetTenantPreferencesRequest
+ */
+export type SetTenantPreferencesRequest = Message<"elloloop.notify.v1.SetTenantPreferencesRequest"> & {
+  /**
+   * @generated from field: string tenant_id = 1;
+   */
+  tenantId: string;
+
+  /**
+   * @generated from field: repeated elloloop.notify.v1.PreferenceRule defaults = 2;
+   */
+  defaults: PreferenceRule[];
+
+  /**
+   * @generated from field: repeated string required_categories = 3;
+   */
+  requiredCategories: string[];
+};
+
+/**
+ * Describes the message elloloop.notify.v1.SetTenantPreferencesRequest.
+ * Use `create(SetTenantPreferencesRequestSchema)` to create a new message.
+ */
+export const SetTenantPreferencesRequestSchema: GenMessage<SetTenantPreferencesRequest> = /*@__PURE__*/
+  messageDesc(file_elloloop_notify_v1_notify, 38);
+
+/**
+ * @generated from message elloloop.notify.v1.SetTenantPreferencesResponse
+ */
+export type SetTenantPreferencesResponse = Message<"elloloop.notify.v1.SetTenantPreferencesResponse"> & {
+};
+
+/**
+ * Describes the message elloloop.notify.v1.SetTenantPreferencesResponse.
+ * Use `create(SetTenantPreferencesResponseSchema)` to create a new message.
+ */
+export const SetTenantPreferencesResponseSchema: GenMessage<SetTenantPreferencesResponse> = /*@__PURE__*/
+  messageDesc(file_elloloop_notify_v1_notify, 39);
+
+/**
  * Where a copy of a notification is delivered. One stored row exists per
  * (tenant, user, channel).
  *
@@ -1137,6 +1341,13 @@ export enum DeliveryChannel {
    * @generated from enum value: DELIVERY_CHANNEL_WHATSAPP = 6;
    */
   WHATSAPP = 6,
+
+  /**
+   * A signed POST (Standard Webhooks) to the user's "webhook" address.
+   *
+   * @generated from enum value: DELIVERY_CHANNEL_WEBHOOK = 7;
+   */
+  WEBHOOK = 7,
 }
 
 /**
@@ -1437,6 +1648,17 @@ export const NotificationInternalService: GenService<{
     input: typeof PublishDataChangeRequestSchema;
     output: typeof PublishDataChangeResponseSchema;
   },
+  /**
+   * Sets a tenant's default rules and the categories users cannot opt out of
+   * (replacing both).
+   *
+   * @generated from rpc elloloop.notify.v1.NotificationInternalService.SetTenantPreferences
+   */
+  setTenantPreferences: {
+    methodKind: "unary";
+    input: typeof SetTenantPreferencesRequestSchema;
+    output: typeof SetTenantPreferencesResponseSchema;
+  },
 }> = /*@__PURE__*/
   serviceDesc(file_elloloop_notify_v1_notify, 0);
 
@@ -1540,6 +1762,26 @@ export const NotificationClientService: GenService<{
     methodKind: "unary";
     input: typeof GetCountsRequestSchema;
     output: typeof GetCountsResponseSchema;
+  },
+  /**
+   * The caller's rules, with the tenant's defaults and required categories.
+   *
+   * @generated from rpc elloloop.notify.v1.NotificationClientService.GetPreferences
+   */
+  getPreferences: {
+    methodKind: "unary";
+    input: typeof GetPreferencesRequestSchema;
+    output: typeof GetPreferencesResponseSchema;
+  },
+  /**
+   * Merges rules by (category, channel) into the caller's, or replaces them all.
+   *
+   * @generated from rpc elloloop.notify.v1.NotificationClientService.UpdatePreferences
+   */
+  updatePreferences: {
+    methodKind: "unary";
+    input: typeof UpdatePreferencesRequestSchema;
+    output: typeof UpdatePreferencesResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_elloloop_notify_v1_notify, 1);

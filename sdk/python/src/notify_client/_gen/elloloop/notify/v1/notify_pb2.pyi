@@ -17,6 +17,7 @@ class DeliveryChannel(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DELIVERY_CHANNEL_MOBILE_PUSH: _ClassVar[DeliveryChannel]
     DELIVERY_CHANNEL_SMS: _ClassVar[DeliveryChannel]
     DELIVERY_CHANNEL_WHATSAPP: _ClassVar[DeliveryChannel]
+    DELIVERY_CHANNEL_WEBHOOK: _ClassVar[DeliveryChannel]
 
 class DeliveryStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -72,6 +73,7 @@ DELIVERY_CHANNEL_WEB_PUSH: DeliveryChannel
 DELIVERY_CHANNEL_MOBILE_PUSH: DeliveryChannel
 DELIVERY_CHANNEL_SMS: DeliveryChannel
 DELIVERY_CHANNEL_WHATSAPP: DeliveryChannel
+DELIVERY_CHANNEL_WEBHOOK: DeliveryChannel
 DELIVERY_STATUS_UNSPECIFIED: DeliveryStatus
 DELIVERY_STATUS_PENDING: DeliveryStatus
 DELIVERY_STATUS_DELIVERED: DeliveryStatus
@@ -196,14 +198,16 @@ class PublishDataChangeResponse(_message.Message):
     def __init__(self, sessions: _Optional[int] = ...) -> None: ...
 
 class NotifyResponse(_message.Message):
-    __slots__ = ("delivered", "pending", "failed")
+    __slots__ = ("delivered", "pending", "failed", "skipped")
     DELIVERED_FIELD_NUMBER: _ClassVar[int]
     PENDING_FIELD_NUMBER: _ClassVar[int]
     FAILED_FIELD_NUMBER: _ClassVar[int]
+    SKIPPED_FIELD_NUMBER: _ClassVar[int]
     delivered: int
     pending: int
     failed: int
-    def __init__(self, delivered: _Optional[int] = ..., pending: _Optional[int] = ..., failed: _Optional[int] = ...) -> None: ...
+    skipped: int
+    def __init__(self, delivered: _Optional[int] = ..., pending: _Optional[int] = ..., failed: _Optional[int] = ..., skipped: _Optional[int] = ...) -> None: ...
 
 class StreamEventsRequest(_message.Message):
     __slots__ = ("device_type", "resume_token")
@@ -274,7 +278,7 @@ class NotificationFilter(_message.Message):
     def __init__(self, categories: _Optional[_Iterable[str]] = ..., tags: _Optional[_Iterable[str]] = ..., severities: _Optional[_Iterable[_Union[Severity, str]]] = ..., archived: _Optional[_Union[ArchiveScope, str]] = ..., read: _Optional[_Union[ReadScope, str]] = ..., channels: _Optional[_Iterable[_Union[DeliveryChannel, str]]] = ..., snoozed: _Optional[bool] = ...) -> None: ...
 
 class Notification(_message.Message):
-    __slots__ = ("id", "notification_id", "subject_ref", "subject_type", "title", "body", "channel", "status", "created_at_ms", "delivered_at_ms", "ack_at_ms", "read_at_ms", "severity", "category", "actions", "data", "tags", "image_url", "expires_at_ms", "deliver_at_ms", "seen_at_ms", "archived_at_ms", "snoozed_until_ms", "collapse_key", "collapsed_count", "actioned_at_ms", "action_id")
+    __slots__ = ("id", "notification_id", "subject_ref", "subject_type", "title", "body", "channel", "status", "created_at_ms", "delivered_at_ms", "ack_at_ms", "read_at_ms", "severity", "category", "actions", "data", "tags", "image_url", "expires_at_ms", "deliver_at_ms", "seen_at_ms", "archived_at_ms", "snoozed_until_ms", "collapse_key", "collapsed_count", "actioned_at_ms", "action_id", "attempts", "failure_reason", "provider_message_id")
     ID_FIELD_NUMBER: _ClassVar[int]
     NOTIFICATION_ID_FIELD_NUMBER: _ClassVar[int]
     SUBJECT_REF_FIELD_NUMBER: _ClassVar[int]
@@ -302,6 +306,9 @@ class Notification(_message.Message):
     COLLAPSED_COUNT_FIELD_NUMBER: _ClassVar[int]
     ACTIONED_AT_MS_FIELD_NUMBER: _ClassVar[int]
     ACTION_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    FAILURE_REASON_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
     id: str
     notification_id: str
     subject_ref: str
@@ -329,7 +336,10 @@ class Notification(_message.Message):
     collapsed_count: int
     actioned_at_ms: int
     action_id: str
-    def __init__(self, id: _Optional[str] = ..., notification_id: _Optional[str] = ..., subject_ref: _Optional[str] = ..., subject_type: _Optional[str] = ..., title: _Optional[str] = ..., body: _Optional[str] = ..., channel: _Optional[_Union[DeliveryChannel, str]] = ..., status: _Optional[_Union[DeliveryStatus, str]] = ..., created_at_ms: _Optional[int] = ..., delivered_at_ms: _Optional[int] = ..., ack_at_ms: _Optional[int] = ..., read_at_ms: _Optional[int] = ..., severity: _Optional[_Union[Severity, str]] = ..., category: _Optional[str] = ..., actions: _Optional[_Iterable[_Union[Action, _Mapping]]] = ..., data: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., tags: _Optional[_Iterable[str]] = ..., image_url: _Optional[str] = ..., expires_at_ms: _Optional[int] = ..., deliver_at_ms: _Optional[int] = ..., seen_at_ms: _Optional[int] = ..., archived_at_ms: _Optional[int] = ..., snoozed_until_ms: _Optional[int] = ..., collapse_key: _Optional[str] = ..., collapsed_count: _Optional[int] = ..., actioned_at_ms: _Optional[int] = ..., action_id: _Optional[str] = ...) -> None: ...
+    attempts: int
+    failure_reason: str
+    provider_message_id: str
+    def __init__(self, id: _Optional[str] = ..., notification_id: _Optional[str] = ..., subject_ref: _Optional[str] = ..., subject_type: _Optional[str] = ..., title: _Optional[str] = ..., body: _Optional[str] = ..., channel: _Optional[_Union[DeliveryChannel, str]] = ..., status: _Optional[_Union[DeliveryStatus, str]] = ..., created_at_ms: _Optional[int] = ..., delivered_at_ms: _Optional[int] = ..., ack_at_ms: _Optional[int] = ..., read_at_ms: _Optional[int] = ..., severity: _Optional[_Union[Severity, str]] = ..., category: _Optional[str] = ..., actions: _Optional[_Iterable[_Union[Action, _Mapping]]] = ..., data: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., tags: _Optional[_Iterable[str]] = ..., image_url: _Optional[str] = ..., expires_at_ms: _Optional[int] = ..., deliver_at_ms: _Optional[int] = ..., seen_at_ms: _Optional[int] = ..., archived_at_ms: _Optional[int] = ..., snoozed_until_ms: _Optional[int] = ..., collapse_key: _Optional[str] = ..., collapsed_count: _Optional[int] = ..., actioned_at_ms: _Optional[int] = ..., action_id: _Optional[str] = ..., attempts: _Optional[int] = ..., failure_reason: _Optional[str] = ..., provider_message_id: _Optional[str] = ...) -> None: ...
 
 class NotificationEvent(_message.Message):
     __slots__ = ("notification", "resume_token")
@@ -478,3 +488,61 @@ class GetCountsResponse(_message.Message):
     COUNTS_FIELD_NUMBER: _ClassVar[int]
     counts: Counts
     def __init__(self, counts: _Optional[_Union[Counts, _Mapping]] = ...) -> None: ...
+
+class PreferenceRule(_message.Message):
+    __slots__ = ("category", "channel", "enabled")
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    ENABLED_FIELD_NUMBER: _ClassVar[int]
+    category: str
+    channel: DeliveryChannel
+    enabled: bool
+    def __init__(self, category: _Optional[str] = ..., channel: _Optional[_Union[DeliveryChannel, str]] = ..., enabled: _Optional[bool] = ...) -> None: ...
+
+class Preferences(_message.Message):
+    __slots__ = ("rules", "tenant_defaults", "required_categories")
+    RULES_FIELD_NUMBER: _ClassVar[int]
+    TENANT_DEFAULTS_FIELD_NUMBER: _ClassVar[int]
+    REQUIRED_CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    rules: _containers.RepeatedCompositeFieldContainer[PreferenceRule]
+    tenant_defaults: _containers.RepeatedCompositeFieldContainer[PreferenceRule]
+    required_categories: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, rules: _Optional[_Iterable[_Union[PreferenceRule, _Mapping]]] = ..., tenant_defaults: _Optional[_Iterable[_Union[PreferenceRule, _Mapping]]] = ..., required_categories: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class GetPreferencesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetPreferencesResponse(_message.Message):
+    __slots__ = ("preferences",)
+    PREFERENCES_FIELD_NUMBER: _ClassVar[int]
+    preferences: Preferences
+    def __init__(self, preferences: _Optional[_Union[Preferences, _Mapping]] = ...) -> None: ...
+
+class UpdatePreferencesRequest(_message.Message):
+    __slots__ = ("rules", "replace")
+    RULES_FIELD_NUMBER: _ClassVar[int]
+    REPLACE_FIELD_NUMBER: _ClassVar[int]
+    rules: _containers.RepeatedCompositeFieldContainer[PreferenceRule]
+    replace: bool
+    def __init__(self, rules: _Optional[_Iterable[_Union[PreferenceRule, _Mapping]]] = ..., replace: _Optional[bool] = ...) -> None: ...
+
+class UpdatePreferencesResponse(_message.Message):
+    __slots__ = ("preferences",)
+    PREFERENCES_FIELD_NUMBER: _ClassVar[int]
+    preferences: Preferences
+    def __init__(self, preferences: _Optional[_Union[Preferences, _Mapping]] = ...) -> None: ...
+
+class SetTenantPreferencesRequest(_message.Message):
+    __slots__ = ("tenant_id", "defaults", "required_categories")
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    DEFAULTS_FIELD_NUMBER: _ClassVar[int]
+    REQUIRED_CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    tenant_id: str
+    defaults: _containers.RepeatedCompositeFieldContainer[PreferenceRule]
+    required_categories: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, tenant_id: _Optional[str] = ..., defaults: _Optional[_Iterable[_Union[PreferenceRule, _Mapping]]] = ..., required_categories: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class SetTenantPreferencesResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

@@ -1,0 +1,50 @@
+"""Builds the external providers the configuration asks for, and the dispatcher's policy.
+
+Email runs when ``NOTIFY_EMAIL_SMTP_URL`` is set, webhooks when
+``NOTIFY_WEBHOOK_SECRET`` is; a channel without a provider keeps its rows
+queued (PENDING) until one is configured.
+"""
+
+from __future__ import annotations
+
+from notify.config import Config
+from notify.core.clock import Clock
+from notify.core.ports import Provider
+from notify.delivery.backoff import Backoff
+from notify.delivery.email import EmailProvider, EmailRenderer, parse_smtp_url
+from notify.delivery.webhook import WebhookProvider
+from notify.service.dispatcher import DispatchPolicy
+
+
+class ExternalProviders:
+    def __init__(self, config: Config, clock: Clock) -> None:
+        self.providers: list[Provider] = []
+        self._webhook: WebhookProvider | None = None
+        if config.email_smtp_url:
+            renderer = EmailRenderer(
+                config.email_from,
+                preferences_url=config.preferences_url,
+                templates=config.email_templates,
+            )
+            self.providers.append(
+                EmailProvider(parse_smtp_url(config.email_smtp_url), renderer, clock)
+            )
+        if config.webhook_secret:
+            self._webhook = WebhookProvider(
+                config.webhook_secret, clock, allow_private=config.webhook_allow_private
+            )
+            self.providers.append(self._webhook)
+
+    async def close(self) -> None:
+        if self._webhook is not None:
+            await self._webhook.close()
+
+
+def dispatch_policy(config: Config) -> DispatchPolicy:
+    return DispatchPolicy(
+        Backoff(config.delivery_backoff),
+        max_attempts=config.delivery_max_attempts,
+        max_age_ms=int(config.delivery_max_age * 1000),
+        concurrency=config.delivery_concurrency,
+        lease_ms=int(config.delivery_lease * 1000),
+    )
