@@ -223,8 +223,11 @@ def wait_for_presence(dsn: str, replicas: list[Replica], tenant: str = "acme") -
 
 @pytest.fixture
 def replicas(dsn: str) -> Iterator[list[Replica]]:
+    # A generous reply bound: the wait ends as soon as every watching replica
+    # answered, and a loaded CI machine must not turn a delivery into "pending".
     started = start_replicas(dsn, 3, NOTIFY_LIVE_RETRY_INTERVAL="1s",
-                             NOTIFY_LIVE_RETRY_MAX_ATTEMPTS="1")  # fmt: skip
+                             NOTIFY_LIVE_RETRY_MAX_ATTEMPTS="1",
+                             NOTIFY_BUS_REPLY_WAIT="2s")  # fmt: skip
     yield started
     for replica in started:
         replica.stop()
