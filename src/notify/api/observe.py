@@ -66,12 +66,15 @@ def protocol_of(method: str, content_type: str) -> str:
 class Outcome:
     """Follows the response messages and settles on one Connect code."""
 
-    __slots__ = ("_error_body", "_status", "code", "protocol")
+    __slots__ = ("_enveloped", "_error_body", "_status", "code", "protocol")
 
     def __init__(self, protocol: str) -> None:
         self.protocol = protocol
         self._status = 0
         self._error_body = b""
+        # Whether the body is a series of envelopes (streams, gRPC-Web); a unary
+        # Connect body is the bare message, whose first byte is no flag.
+        self._enveloped = protocol == "grpc_web"
         self.code = "unknown"
 
     def observe(self, message: Message) -> None:
@@ -80,8 +83,11 @@ class Outcome:
             self._status = message["status"]
             self.code = "ok" if self._status == 200 else _HTTP_CODES.get(self._status, "unknown")
             for name, value in message.get("headers", ()):
-                if name.lower() == b"grpc-status":  # gRPC trailers-only form
+                lowered = name.lower()
+                if lowered == b"grpc-status":  # gRPC trailers-only form
                     self.code = _grpc_code(value)
+                elif lowered == b"content-type" and value.startswith(b"application/connect+"):
+                    self._enveloped = True
         elif kind == "http.response.body":
             self._observe_body(message.get("body", b""), message.get("more_body", False))
         elif kind == "http.response.trailers":
@@ -94,6 +100,8 @@ class Outcome:
             self._error_body += body
             if not more:
                 self.code = _json_code(self._error_body) or self.code
+            return
+        if not self._enveloped:
             return
         flags = body[0] if body else 0
         if self.protocol == "grpc_web" and flags & 0x80:

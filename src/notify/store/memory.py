@@ -15,11 +15,12 @@ import bisect
 import heapq
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from notify.core import inbox as rules
 from notify.core.errors import OutOfRange
 from notify.core.model import (
+    INBOX,
     Channel,
     Counts,
     Device,
@@ -319,8 +320,17 @@ class MemoryStore:
         end = len(keys) if page.after is None else bisect.bisect_left(keys, page.after)
         rows: list[Notification] = []
         more = False
+        # The kept inbox lists hold only rows the plain inbox filters select but
+        # for expiry: skip the full check for them.
+        matches = filter.matches
+        if keys is not inbox.keys and filter in (INBOX, _INBOX_UNREAD):
+            now = page.now_ms
+
+            def matches(row: Notification, now_ms: int) -> bool:
+                return not (row.expires_at_ms and row.expires_at_ms <= now)
+
         for row in _backwards(inbox, keys, end):
-            if filter.matches(row, page.now_ms):
+            if matches(row, page.now_ms):
                 if len(rows) == page.limit:
                     more = True
                     break
@@ -516,6 +526,9 @@ class MemoryStore:
 
     async def set_tenant_preferences(self, tenant_id: str, tenant: TenantPreferences) -> None:
         self._tenant_preferences[tenant_id] = tenant
+
+
+_INBOX_UNREAD = replace(INBOX, read=ReadScope.UNREAD)
 
 
 def _expired(row: Notification, now_ms: int) -> bool:
