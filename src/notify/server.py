@@ -42,7 +42,7 @@ from notify.core.clock import Clock, SystemClock
 from notify.core.model import DeviceType
 from notify.core.ports import Bus
 from notify.core.ratelimit import RateLimiter
-from notify.delivery.factory import ExternalProviders, dispatch_policy
+from notify.delivery.factory import ExternalProviders
 from notify.delivery.inapp import InAppProvider
 from notify.delivery.registry import ProviderRegistry
 from notify.health import HealthApp
@@ -55,7 +55,7 @@ from notify.realtime.datachange import DataChangeRounds
 from notify.realtime.factory import BusDriver, build_bus
 from notify.realtime.hub import CloseReason, Hub, Session
 from notify.realtime.relay import LiveRelay
-from notify.service.dispatcher import Dispatcher
+from notify.service.dispatcher import Dispatcher, DispatchPolicy
 from notify.service.notifier import Notifier
 from notify.service.scheduler import Scheduler
 from notify.store import Store
@@ -141,7 +141,11 @@ class NotifyServer:
         )
         self.scheduler = Scheduler(self.notifier, self.clock)
         self.dispatcher = Dispatcher(
-            self.store, self.external.providers, self.clock, self.metrics, dispatch_policy(config)
+            self.store,
+            self.external.providers,
+            self.clock,
+            self.metrics,
+            DispatchPolicy.from_config(config),
         )
         self.notifier.on_outbox = self.dispatcher.poke
         self._shutting_down = False

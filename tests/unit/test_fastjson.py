@@ -25,7 +25,7 @@ from google.protobuf import (
 from google.protobuf.descriptor import FieldDescriptor as F
 from google.protobuf.message import Message
 
-from notify.api import fastjson
+from notify.wire import fastjson
 
 MESSAGES = [
     pb.DESCRIPTOR.message_types_by_name[name] for name in pb.DESCRIPTOR.message_types_by_name

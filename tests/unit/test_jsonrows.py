@@ -7,10 +7,10 @@ import random
 import orjson
 from elloloop.notify.v1 import notify_pb2 as pb
 
-from notify.api import fastjson, jsonrows
-from notify.api.convert import counts_to_pb, notification_to_pb
 from notify.core.ids import new_id
 from notify.core.model import Action, Channel, Counts, Notification, Severity, Status
+from notify.wire import fastjson, jsonrows
+from notify.wire.convert import counts_to_pb, notification_to_pb
 
 TEXT = ["", "a", "ünï 日本 🎉", 'q"uote\\', "line\nbreak", "\u2028"]
 

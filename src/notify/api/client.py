@@ -14,9 +14,7 @@ from connectrpc.code import Code
 from connectrpc.errors import ConnectError
 from elloloop.notify.v1 import notify_pb2 as pb
 
-from notify.api import jsonrows
 from notify.api.context import current_request
-from notify.api.convert import counts_to_pb, notification_to_pb, preferences_to_pb, rules_from_pb
 from notify.api.interceptors import Ctx, caller
 from notify.core.clock import Clock
 from notify.core.commands import (
@@ -44,6 +42,8 @@ from notify.realtime.hub import (
     UpdatePush,
 )
 from notify.service.notifier import Notifier
+from notify.wire import jsonrows
+from notify.wire.convert import counts_to_pb, notification_to_pb, preferences_to_pb, rules_from_pb
 
 _CLOSE_CODES = {
     CloseReason.SHUTDOWN: (Code.UNAVAILABLE, "server is shutting down; reconnect"),

@@ -2,7 +2,7 @@
 
 Unknown JSON fields are ignored and malformed JSON or protobuf is
 ``invalid_argument``, as Connect servers answer; JSON text comes from the
-compiled encoder in ``notify.api.fastjson``. ``notify.http.patches`` puts
+compiled encoder in ``notify.wire.fastjson``. ``notify.http.patches`` puts
 these into connect-python's codec registry.
 """
 
@@ -14,7 +14,7 @@ from connectrpc.code import Code
 from connectrpc.errors import ConnectError
 from google.protobuf.message import DecodeError, Message
 
-from notify.api import fastjson, jsonrows
+from notify.wire import fastjson, jsonrows
 
 
 class JSONCodec:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from elloloop.notify.v1 import notify_pb2 as pb
 
-from notify.api.convert import actions_from_pb, rules_from_pb, struct_to_data
 from notify.api.interceptors import Ctx
 from notify.core.clock import Clock
 from notify.core.commands import (
@@ -20,6 +19,7 @@ from notify.core.commands import (
     require_id,
 )
 from notify.service.notifier import Notifier
+from notify.wire.convert import actions_from_pb, rules_from_pb, struct_to_data
 
 INTERNAL_TOKEN_HEADER = "x-notify-internal-token"
 

@@ -5,7 +5,7 @@ so conversion is a plain ``int``.
 
 ``Notification`` is the one definition of a stored row's columns: the stores
 (``notify.store.postgres.columns``), the protobuf converter
-(``notify.api.convert``) and the tests' row factories derive from its fields,
+(``notify.wire.convert``) and the tests' row factories derive from its fields,
 so adding a field means adding it here, in a migration and, if it is on the
 wire, in the proto.
 """

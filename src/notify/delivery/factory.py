@@ -1,4 +1,4 @@
-"""Builds the external providers the configuration asks for, and the dispatcher's policy.
+"""Builds the external providers the configuration asks for.
 
 Email runs when ``NOTIFY_EMAIL_SMTP_URL`` is set, webhooks when
 ``NOTIFY_WEBHOOK_SECRET`` is; a channel without a provider keeps its rows
@@ -10,10 +10,8 @@ from __future__ import annotations
 from notify.config import Config
 from notify.core.clock import Clock
 from notify.core.ports import Provider
-from notify.delivery.backoff import Backoff
 from notify.delivery.email import EmailProvider, EmailRenderer, parse_smtp_url
 from notify.delivery.webhook import WebhookProvider
-from notify.service.dispatcher import DispatchPolicy
 
 
 class ExternalProviders:
@@ -38,13 +36,3 @@ class ExternalProviders:
     async def close(self) -> None:
         if self._webhook is not None:
             await self._webhook.close()
-
-
-def dispatch_policy(config: Config) -> DispatchPolicy:
-    return DispatchPolicy(
-        Backoff(config.delivery_backoff),
-        max_attempts=config.delivery_max_attempts,
-        max_age_ms=int(config.delivery_max_age * 1000),
-        concurrency=config.delivery_concurrency,
-        lease_ms=int(config.delivery_lease * 1000),
-    )

@@ -25,12 +25,12 @@ import orjson
 from standardwebhooks import Webhook
 
 from notify import __version__
-from notify.api import fastjson
-from notify.api.convert import notification_to_pb
 from notify.core.clock import Clock
 from notify.core.model import Channel, Notification, Status
 from notify.core.ports import Delivery, Receipt
 from notify.delivery import ssrf
+from notify.wire import fastjson
+from notify.wire.convert import notification_to_pb
 
 DEFAULT_TIMEOUT_S = 10.0
 _TRANSIENT = {408, 429}

@@ -30,6 +30,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from notify.config import Config
 from notify.core.clock import Clock
 from notify.core.errors import NotifyError
 from notify.core.model import Status
@@ -56,6 +57,16 @@ class DispatchPolicy:
     # How often an idle loop looks for work written by other replicas, retries
     # come due, or leases of dead dispatchers run out.
     poll_interval_s: float = 1.0
+
+    @classmethod
+    def from_config(cls, config: Config) -> DispatchPolicy:
+        return cls(
+            Backoff(config.delivery_backoff),
+            max_attempts=config.delivery_max_attempts,
+            max_age_ms=int(config.delivery_max_age * 1000),
+            concurrency=config.delivery_concurrency,
+            lease_ms=int(config.delivery_lease * 1000),
+        )
 
 
 class Dispatcher:

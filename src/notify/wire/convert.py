@@ -15,11 +15,11 @@ import orjson
 from elloloop.notify.v1 import notify_pb2 as pb
 from google.protobuf.struct_pb2 import Struct
 
-from notify.api import fastjson
 from notify.core.codegen import define
 from notify.core.errors import InvalidArgument
 from notify.core.model import NOTIFICATION_FIELDS, Action, Counts, Notification
 from notify.core.preferences import PreferenceRule, Preferences
+from notify.wire import fastjson
 
 _STRUCTS: OrderedDict[str, Struct] = OrderedDict()
 _MAX_STRUCTS = 1024  # a fan-out of one payload converts it once
