@@ -12,6 +12,7 @@ import dataclasses
 import errno
 import os
 import re
+import signal
 import sys
 
 import uvloop
@@ -45,6 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     command = args[0] if args else "serve"
     if command in ("-h", "--help", "help"):
+        # Piped into head or less: end quietly when the reader stops (only here;
+        # the server must keep Python's ignored SIGPIPE for its sockets).
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
         print(USAGE.format(variables=help_text()))
         return 0
     if command in ("-V", "--version", "version"):
