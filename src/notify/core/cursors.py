@@ -22,21 +22,27 @@ _RESUME2_PREFIX = "r2:"
 _MAX_TOKEN_LENGTH = 512
 
 
+def _encode(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).rstrip(b"=").decode("ascii")
+
+
 def _encode_position(prefix: str, key: PageKey) -> str:
-    raw = f"{prefix}{key.created_at_ms}:{key.id}".encode()
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+    return _encode(f"{prefix}{key.created_at_ms}:{key.id}")
 
 
-def _decode_position(prefix: str, token: str, invalid: InvalidArgument) -> PageKey:
+def _decode_text(token: str, invalid: InvalidArgument) -> str:
+    """The token's text, or ``invalid`` if it is too long or not base64url UTF-8."""
     if len(token) > _MAX_TOKEN_LENGTH:
         raise invalid
     try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        return base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise invalid from None
-    if not raw.startswith(prefix):
-        raise invalid
-    millis, sep, row_id = raw[len(prefix) :].partition(":")
+
+
+def _parse_key(text: str, invalid: InvalidArgument) -> PageKey:
+    """``<created_at_ms>:<uuid>`` as a PageKey."""
+    millis, sep, row_id = text.partition(":")
     if not sep or not millis.isdigit() or len(millis) > 19:
         raise invalid
     try:
@@ -44,6 +50,13 @@ def _decode_position(prefix: str, token: str, invalid: InvalidArgument) -> PageK
     except ValueError:
         raise invalid from None
     return PageKey(int(millis), row_id)
+
+
+def _decode_position(prefix: str, token: str, invalid: InvalidArgument) -> PageKey:
+    raw = _decode_text(token, invalid)
+    if not raw.startswith(prefix):
+        raise invalid
+    return _parse_key(raw[len(prefix) :], invalid)
 
 
 def encode_cursor(key: PageKey | None) -> str:
@@ -73,8 +86,7 @@ class ResumePosition:
 
 def encode_resume_token(key: PageKey, change: int = 0) -> str:
     """``r2:<created_at_ms>:<row id>:<change seq>``, base64url."""
-    raw = f"{_RESUME2_PREFIX}{key.created_at_ms}:{key.id}:{change}".encode()
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+    return _encode(f"{_RESUME2_PREFIX}{key.created_at_ms}:{key.id}:{change}")
 
 
 def decode_resume_token(token: str) -> ResumePosition | None:
@@ -84,19 +96,12 @@ def decode_resume_token(token: str) -> ResumePosition | None:
     invalid = InvalidArgument(
         "resume_token is malformed; pass the resume_token of a received event"
     )
-    if len(token) > _MAX_TOKEN_LENGTH:
-        raise invalid
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise invalid from None
+    raw = _decode_text(token, invalid)
     if raw.startswith(_RESUME_PREFIX):
-        return ResumePosition(_decode_position(_RESUME_PREFIX, token, invalid), None)
+        return ResumePosition(_parse_key(raw[len(_RESUME_PREFIX) :], invalid), None)
     if not raw.startswith(_RESUME2_PREFIX):
         raise invalid
-    head, sep, change = raw.rpartition(":")
+    head, sep, change = raw[len(_RESUME2_PREFIX) :].rpartition(":")
     if not sep or not change.isdigit() or len(change) > 19:
         raise invalid
-    legacy = _RESUME_PREFIX + head[len(_RESUME2_PREFIX) :]
-    encoded = base64.urlsafe_b64encode(legacy.encode()).rstrip(b"=").decode("ascii")
-    return ResumePosition(_decode_position(_RESUME_PREFIX, encoded, invalid), int(change))
+    return ResumePosition(_parse_key(head, invalid), int(change))

@@ -315,7 +315,7 @@ class MemoryStore:
             return Page(rows=[], next_key=None, counts=Counts())
         filter = page.filter
         if page.unread_only and filter.read is ReadScope.ANY:
-            filter = _with_read(filter, ReadScope.UNREAD)
+            filter = replace(filter, read=ReadScope.UNREAD)
         keys = self._candidates(inbox, filter)
         end = len(keys) if page.after is None else bisect.bisect_left(keys, page.after)
         rows: list[Notification] = []
@@ -533,12 +533,6 @@ _INBOX_UNREAD = replace(INBOX, read=ReadScope.UNREAD)
 
 def _expired(row: Notification, now_ms: int) -> bool:
     return bool(row.expires_at_ms) and row.expires_at_ms <= now_ms
-
-
-def _with_read(filter: Filter, read: ReadScope) -> Filter:
-    from dataclasses import replace
-
-    return replace(filter, read=read)
 
 
 def _backwards(inbox: _Inbox, keys: list[PageKey], end: int) -> Iterator[Notification]:
