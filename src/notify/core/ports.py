@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from enum import Enum
 from typing import Protocol
 
 from notify.core.events import BusEvent
-from notify.core.model import Channel, Notification, Status
+from notify.core.model import Channel, Device, DeviceType, Notification, Status
 
 Unsubscribe = Callable[[], None]
 
@@ -70,3 +71,41 @@ class Provider(Protocol):
     channel: Channel
 
     async def send(self, deliveries: Sequence[Delivery]) -> list[Receipt]: ...
+
+
+class PushOutcome(Enum):
+    """How one device's push service answered one push."""
+
+    ACCEPTED = "accepted"  # the push service took it (it delivers when the device wakes)
+    GONE = "gone"  # the token no longer exists: forget the device, never retry it
+    TRANSIENT = "transient"  # try again later (429, 5xx, timeouts), after retry_after_ms if set
+    PERMANENT = "permanent"  # this push will never be accepted as it is (bad key, bad payload)
+
+
+@dataclass(frozen=True, slots=True)
+class PushResult:
+    """One device's answer; ``reason`` is safe to show the producer (never a credential)."""
+
+    outcome: PushOutcome
+    reason: str = ""
+    provider_message_id: str = ""
+    retry_after_ms: int = 0
+
+
+class DeviceSender(Protocol):
+    """Sends one stored row to one registered device of the types it serves.
+
+    A push channel's provider (``notify.delivery.push``) fans a row out to
+    every device of the user through the sender for each device's type, and
+    turns the answers into one Receipt: DELIVERED when at least one device
+    accepted it. Senders never touch the store; GONE answers make the
+    provider delete the device.
+    """
+
+    # The metric label and log name: "webpush", "fcm", "apns".
+    name: str
+    device_types: frozenset[DeviceType]
+
+    async def send(self, device: Device, row: Notification) -> PushResult: ...
+
+    async def close(self) -> None: ...
