@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from notify.core.phone import e164, whatsapp_number
 from notify.core.ratelimit import Rate
 
 # Token buckets (notify.core.ratelimit): generous enough that no real client or
@@ -89,6 +90,13 @@ class Config:
     preferences_url: str = ""
     webhook_secret: str = ""
     webhook_allow_private: bool = False
+    fcm_credentials_file: str = ""
+    fcm_endpoint: str = ""
+    twilio_account_sid: str = ""
+    twilio_auth_token: str = ""
+    twilio_from: str = ""
+    twilio_whatsapp_from: str = ""
+    twilio_base_url: str = ""
 
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
@@ -291,6 +299,39 @@ def parse_webhook_secret(text: str) -> str:
     if len(key) < 24:
         raise ValueError("must be at least 24 bytes (openssl rand -base64 32 makes one)")
     return secret
+
+
+def parse_provider_url(text: str) -> str:
+    """A push or SMS API's base URL: https, or http to this machine only (test servers)."""
+    url = text.strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return url
+    if parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS:
+        return url
+    raise ValueError(f"{url!r} must be an https:// URL (http:// only to localhost)")
+
+
+def parse_twilio_sid(text: str) -> str:
+    sid = text.strip()
+    if not re.fullmatch(r"AC[0-9a-fA-F]{32}", sid):
+        raise ValueError("is not an Account SID (AC and 32 hex digits, from the Twilio console)")
+    return sid
+
+
+def parse_twilio_from(text: str) -> str:
+    """An E.164 sender number, or a Messaging Service SID (MG and 32 hex digits)."""
+    value = text.strip()
+    if e164(value) or re.fullmatch(r"MG[0-9a-fA-F]{32}", value):
+        return value
+    raise ValueError(f"{value!r} is not an E.164 number like +14155550123 or an MG... SID")
+
+
+def parse_whatsapp_from(text: str) -> str:
+    number = whatsapp_number(text.strip())
+    if number is None:
+        raise ValueError(f"{text.strip()!r} is not an E.164 number like +14155550123")
+    return number
 
 
 @dataclass(frozen=True, slots=True)
@@ -511,6 +552,34 @@ VARIABLES: tuple[Variable, ...] = (
     Variable(
         "NOTIFY_WEBHOOK_ALLOW_PRIVATE", "webhook_allow_private", parse_bool, "false",
         "allow webhooks to loopback, private and link-local addresses",
+    ),
+    Variable(
+        "NOTIFY_FCM_CREDENTIALS_FILE", "fcm_credentials_file", parse_text, "(unset: no FCM)",
+        "Firebase service-account JSON key file (Android pushes over FCM HTTP v1)",
+    ),
+    Variable(
+        "NOTIFY_FCM_ENDPOINT", "fcm_endpoint", parse_provider_url, "https://fcm.googleapis.com",
+        "FCM API base URL (https://, or http:// to localhost for tests)",
+    ),
+    Variable(
+        "NOTIFY_TWILIO_ACCOUNT_SID", "twilio_account_sid", parse_twilio_sid, "(unset: no SMS)",
+        "Twilio Account SID (AC...) for SMS and WhatsApp",
+    ),
+    Variable(
+        "NOTIFY_TWILIO_AUTH_TOKEN", "twilio_auth_token", parse_secret, "(required with the SID)",
+        "Twilio auth token",
+    ),
+    Variable(
+        "NOTIFY_TWILIO_FROM", "twilio_from", parse_twilio_from, "(unset: no SMS)",
+        "SMS sender: an E.164 number or a Messaging Service SID (MG...)",
+    ),
+    Variable(
+        "NOTIFY_TWILIO_WHATSAPP_FROM", "twilio_whatsapp_from", parse_whatsapp_from,
+        "(unset: no WhatsApp)", "WhatsApp sender, an E.164 number",
+    ),
+    Variable(
+        "NOTIFY_TWILIO_BASE_URL", "twilio_base_url", parse_provider_url, "https://api.twilio.com",
+        "Twilio API base URL (https://, or http:// to localhost for tests)",
     ),
 )  # fmt: skip
 # The older name of NOTIFY_BIND_HOST, still read; setting both to different values is an error.
