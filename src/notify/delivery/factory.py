@@ -1,8 +1,9 @@
 """Builds the external providers the configuration asks for.
 
 Email runs when ``NOTIFY_EMAIL_SMTP_URL`` is set, webhooks when
-``NOTIFY_WEBHOOK_SECRET`` is; a channel without a provider keeps its rows
-queued (PENDING) until one is configured.
+``NOTIFY_WEBHOOK_SECRET`` is, SMS and WhatsApp when ``NOTIFY_TWILIO_*`` say
+so; a channel without a provider keeps its rows queued (PENDING) until one
+is configured.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from notify.config import Config
 from notify.core.clock import Clock
 from notify.core.ports import Provider
 from notify.delivery.email import EmailProvider, EmailRenderer, parse_smtp_url
+from notify.delivery.twilio import twilio_channels
 from notify.delivery.webhook import WebhookProvider
 
 
@@ -32,7 +34,10 @@ class ExternalProviders:
                 config.webhook_secret, clock, allow_private=config.webhook_allow_private
             )
             self.providers.append(self._webhook)
+        self._twilio = twilio_channels(config, clock)  # SMS and WhatsApp, when configured
+        self.providers.extend(self._twilio.providers)
 
     async def close(self) -> None:
         if self._webhook is not None:
             await self._webhook.close()
+        await self._twilio.close()
