@@ -170,7 +170,8 @@ _MESSAGE_KEYS = {"token", "notification", "data", "android"}
 _NOTIFICATION_KEYS = {"title", "body", "image"}
 _ANDROID_KEYS = {"priority", "ttl", "collapse_key", "notification"}
 _TTL = re.compile(r"\d+(\.\d{1,9})?s")
-_RESERVED = ("from", "notification", "message_type")
+# FCM refuses these; the Android SDK's RemoteMessage.getData() drops collapse_key too.
+_RESERVED = ("from", "notification", "message_type", "collapse_key")
 
 
 def shape_problems(body: Any) -> list[str]:

@@ -93,7 +93,6 @@ async def test_a_push_carries_what_fcm_and_the_app_need(tmp_path: Path) -> None:
                 "category": "deploys",
                 "severity": "error",
                 "url": "myapp://deploys/91/logs",
-                "collapse_key": "deploy:api",
                 "subject_ref": "deploy:91",
                 "subject_type": "deploy",
                 "data": '{"deploy": 91}',

@@ -9,7 +9,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import os
+import subprocess
+import sys
 from collections import deque
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -291,6 +295,25 @@ def test_incomplete_configuration_names_the_variable() -> None:
         ("twilio-whatsapp", Channel.WHATSAPP)
     ]
     asyncio.run(only_whatsapp.close())
+
+
+def test_notifyd_refuses_a_partial_twilio_configuration_in_one_line() -> None:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("NOTIFY_")}
+    environ.update(
+        NOTIFY_AUTH_DEV_MODE="true",
+        NOTIFY_CLIENT_PORT="0",
+        NOTIFY_INTERNAL_PORT="0",
+        NOTIFY_METRICS_PORT="0",
+        NOTIFY_TWILIO_ACCOUNT_SID=ACCOUNT_SID,
+        NOTIFY_TWILIO_AUTH_TOKEN=AUTH_TOKEN,
+    )
+    notifyd = str(Path(sys.executable).with_name("notifyd"))
+    done = subprocess.run([notifyd], env=environ, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "notifyd: configuration error: NOTIFY_TWILIO_FROM: required when"
+        " NOTIFY_TWILIO_ACCOUNT_SID is set (or NOTIFY_TWILIO_WHATSAPP_FROM for WhatsApp only)"
+    ]
 
 
 async def test_one_notify_reaches_sms_and_whatsapp_through_notifyd(

@@ -7,7 +7,8 @@ with a bearer token bought with the service account's key
 right screen (``data``, strings only: the row's store ``id``, category,
 severity, ``url`` = the primary action's link, ...), and Android options:
 ``priority`` from the severity, ``ttl`` from ``expires_at_ms`` and the
-``collapse_key``.
+``collapse_key`` (which the app reads with ``RemoteMessage.getCollapseKey()``:
+the Android SDK drops a data key of that name, so it is not repeated there).
 
 FCM's answer decides what happens next:
 
@@ -79,7 +80,6 @@ def message(device: Device, row: Notification, now_ms: int) -> dict[str, Any]:
         "category": row.category,
         "severity": row.severity.name.lower() if row.severity else "",
         "url": primary_url(row),
-        "collapse_key": row.collapse_key,
         "subject_ref": row.subject_ref,
         "subject_type": row.subject_type,
         "data": row.data,
