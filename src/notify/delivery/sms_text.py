@@ -61,6 +61,10 @@ def fit_sms(text: str, max_segments: int = MAX_SEGMENTS) -> str:
     character falls beyond the cut, the GSM-7 prefix before it is packed as GSM-7
     (more than twice as many characters).
     """
+    # No text longer than this fits (a character is one unit at least): the rest is
+    # never looked at, so a 64 KiB body costs what a short one does.
+    most = max(_LIMITS[True][0], _LIMITS[True][1] * max_segments)
+    text = text[: most + 1]
     if segments(text) <= max_segments:
         return text
     best = _cut(text, max_segments, whole=False)
