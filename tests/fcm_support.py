@@ -103,6 +103,7 @@ class OAuthServer:
     script: deque[Answer] = field(default_factory=deque)
     issued: dict[str, int] = field(default_factory=dict)  # token -> expiry (ms)
     refused: list[str] = field(default_factory=list)
+    requests: int = 0
     url: str = ""
 
     @property
@@ -118,6 +119,7 @@ class OAuthServer:
         return expiry is not None and self.clock.now_ms() < expiry
 
     async def handle(self, request: Request) -> Answer:
+        self.requests += 1
         if (request.method, request.path) != ("POST", "/token"):
             return _json(404, {"error": "not_found"})
         if self.script:

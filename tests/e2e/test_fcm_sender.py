@@ -278,6 +278,20 @@ async def test_a_token_endpoint_outage_is_transient(tmp_path: Path) -> None:
     assert up.outcome is PushOutcome.ACCEPTED
 
 
+async def test_sends_waiting_for_a_token_share_one_failed_fetch(tmp_path: Path) -> None:
+    clock = now_clock()
+    async with stack(tmp_path, clock) as (sender, fcm):
+        fcm.oauth.script.append((503, {}, b"busy"))
+        results = await asyncio.gather(
+            *(sender.send(android(f"t-{i}"), push_row(clock)) for i in range(8))
+        )
+        assert fcm.oauth.requests == 1
+        assert {r.outcome for r in results} == {PushOutcome.TRANSIENT}
+        # The next round tries again.
+        assert (await sender.send(android(), push_row(clock))).outcome is PushOutcome.ACCEPTED
+    assert fcm.oauth.requests == 2
+
+
 async def test_an_expired_row_is_not_sent(tmp_path: Path) -> None:
     clock = now_clock()
     async with stack(tmp_path, clock) as (sender, fcm):

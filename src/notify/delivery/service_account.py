@@ -130,6 +130,8 @@ class AccessTokens:
         self._token = ""
         self._refresh_at_ms = 0
         self._lock = asyncio.Lock()
+        self._finished = 0  # fetches ended, either way
+        self._error: TokenError | None = None  # how the last one failed
         self.exchanges = 0  # tokens fetched so far
 
     def __repr__(self) -> str:  # never the token
@@ -139,10 +141,23 @@ class AccessTokens:
         """A token good for a while yet; fetched when there is none or it runs out soon."""
         if self._token and self._clock.now_ms() < self._refresh_at_ms:
             return self._token
+        finished = self._finished
         async with self._lock:
             if self._token and self._clock.now_ms() < self._refresh_at_ms:
                 return self._token  # another caller fetched it meanwhile
-            return await self._fetch()
+            if self._finished != finished and self._error is not None:
+                # It failed while we waited: one outage costs one request, not one per send.
+                raise TokenError(str(self._error), transient=self._error.transient)
+            try:
+                token = await self._fetch()
+            except TokenError as exc:
+                self._error = exc
+                raise
+            else:
+                self._error = None
+            finally:
+                self._finished += 1
+            return token
 
     def invalidate(self, token: str) -> None:
         """The API refused ``token``: the next ``get`` fetches a new one (unless it already did)."""
