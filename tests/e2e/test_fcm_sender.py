@@ -14,6 +14,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from notify.config import Config, ConfigError, load_config
 from notify.core.clock import ManualClock
@@ -364,6 +366,16 @@ def test_unconfigured_is_none_and_incomplete_names_the_variable(tmp_path: Path) 
     assert "not a PEM private key" in refused(
         KEY.write(tmp_path / "c.json", uri, private_key="-----BEGIN PRIVATE KEY-----\nAAAA\n")
     )
+    ec_pem = (
+        ec.generate_private_key(ec.SECP256R1())
+        .private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        .decode()
+    )
+    assert "not an RSA key" in refused(KEY.write(tmp_path / "f.json", uri, private_key=ec_pem))
     assert "token_uri must be https://" in refused(
         KEY.write(tmp_path / "d.json", "http://oauth.example/token")
     )

@@ -27,6 +27,7 @@ FCM's answer decides what happens next:
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import orjson
@@ -135,7 +136,8 @@ class FcmSender:
         timeout: float = DEFAULT_TIMEOUT_S,
     ) -> None:
         self._clock = clock
-        self._url = f"{endpoint.rstrip('/')}/v1/projects/{account.project_id}/messages:send"
+        project = quote(account.project_id, safe="")
+        self._url = f"{endpoint.rstrip('/')}/v1/projects/{project}/messages:send"
         self._client = httpx.AsyncClient(
             timeout=timeout,
             follow_redirects=False,

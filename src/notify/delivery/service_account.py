@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 import httpx
 import jwt
 import orjson
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
@@ -90,7 +91,7 @@ def load_service_account(path: str) -> ServiceAccount:
         raise CredentialsError(f"{path!r}: token_uri must be https:// (http:// only to localhost)")
     try:
         key = load_pem_private_key(document["private_key"].encode(), password=None)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, UnsupportedAlgorithm):
         raise CredentialsError(f"{path!r}: private_key is not a PEM private key") from None
     if not isinstance(key, RSAPrivateKey):
         raise CredentialsError(f"{path!r}: private_key is not an RSA key")
