@@ -222,7 +222,9 @@ async def test_a_wrong_token_fails_and_no_token_is_ever_shown(
             store, server, [(ALICE, Channel.SMS)], twilio_auth_token="not-the-token-at-all"
         )
         (sent,) = await send_all(store, server, [(ALICE, Channel.WHATSAPP)])
-        shown = repr(twilio_channels(config(server.url), ManualClock()).client)
+        built = twilio_channels(config(server.url), ManualClock())
+        shown = repr(built.client) + repr(built.providers)
+        await built.close()
     assert (refused.status, refused.failure_reason) == (Status.FAILED, "Twilio 20003: Authenticate")
     assert sent.status is Status.DELIVERED
     text = "\n".join([caplog.text, refused.failure_reason, shown])
