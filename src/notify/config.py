@@ -89,6 +89,14 @@ class Config:
     preferences_url: str = ""
     webhook_secret: str = ""
     webhook_allow_private: bool = False
+    # --- APNs (notify.delivery.apns): token-based auth with a .p8 key
+    apns_key_file: str = ""
+    apns_key_id: str = ""
+    apns_team_id: str = ""
+    apns_topic: str = ""
+    apns_environment: str = "production"
+    apns_endpoint: str = ""
+    apns_ca_file: str = ""
 
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
@@ -113,6 +121,7 @@ MIN_SECRET_BYTES = 32
 # shipped placeholder is marked with this prefix.
 PLACEHOLDER_MARK = "CHANGE-ME"
 _LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+_APNS_ENVIRONMENTS = ("production", "sandbox")
 
 
 def parse_duration(text: str) -> float:
@@ -291,6 +300,27 @@ def parse_webhook_secret(text: str) -> str:
     if len(key) < 24:
         raise ValueError("must be at least 24 bytes (openssl rand -base64 32 makes one)")
     return secret
+
+
+def parse_apple_id(text: str) -> str:
+    """A 10-character Team ID or Key ID, as Apple's developer site shows them."""
+    value = text.strip()
+    if not re.fullmatch(r"[A-Za-z0-9]{10}", value):
+        raise ValueError(f"{value!r} is not a 10-character Apple ID like ABCDE12345")
+    return value
+
+
+def parse_https_origin(text: str) -> str:
+    """``https://host[:port]``: a server to talk TLS to, no path."""
+    url = text.strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not parts.hostname or parts.path or parts.query:
+        raise ValueError(f"{url!r} is not an https://host[:port] URL")
+    try:
+        parts.port  # noqa: B018  (raises on a bad port)
+    except ValueError:
+        raise ValueError(f"{url!r} has a bad port") from None
+    return url
 
 
 @dataclass(frozen=True, slots=True)
@@ -511,6 +541,34 @@ VARIABLES: tuple[Variable, ...] = (
     Variable(
         "NOTIFY_WEBHOOK_ALLOW_PRIVATE", "webhook_allow_private", parse_bool, "false",
         "allow webhooks to loopback, private and link-local addresses",
+    ),
+    Variable(
+        "NOTIFY_APNS_KEY_FILE", "apns_key_file", parse_text, "(unset: no APNs)",
+        "the APNs auth key (.p8, ES256) from Apple's developer site",
+    ),
+    Variable(
+        "NOTIFY_APNS_KEY_ID", "apns_key_id", parse_apple_id, "(required with APNs)",
+        "the key's 10-character Key ID",
+    ),
+    Variable(
+        "NOTIFY_APNS_TEAM_ID", "apns_team_id", parse_apple_id, "(required with APNs)",
+        "the 10-character Team ID the key belongs to",
+    ),
+    Variable(
+        "NOTIFY_APNS_TOPIC", "apns_topic", parse_text, "(required with APNs)",
+        "the iOS app's bundle ID, e.g. com.example.app",
+    ),
+    Variable(
+        "NOTIFY_APNS_ENVIRONMENT", "apns_environment", parse_choice(_APNS_ENVIRONMENTS),
+        "production", "production (api.push.apple.com) or sandbox (development builds)",
+    ),
+    Variable(
+        "NOTIFY_APNS_ENDPOINT", "apns_endpoint", parse_https_origin, "(from the environment)",
+        "another APNs server, https://host[:port] (a test server)",
+    ),
+    Variable(
+        "NOTIFY_APNS_CA_FILE", "apns_ca_file", parse_text, "(certifi's CAs)",
+        "PEM bundle of the CAs to trust for APNs instead (a test server, a TLS proxy)",
     ),
 )  # fmt: skip
 # The older name of NOTIFY_BIND_HOST, still read; setting both to different values is an error.
