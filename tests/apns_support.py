@@ -284,9 +284,16 @@ class ApnsServer:
 
 @asynccontextmanager
 async def apns_server(
-    app: ApnsServer, tls: ApnsTls, *, alpn: tuple[str, ...] = ("h2", "http/1.1")
+    app: ApnsServer,
+    tls: ApnsTls,
+    *,
+    alpn: tuple[str, ...] = ("h2", "http/1.1"),
+    max_requests: int = 2**62,
 ) -> AsyncIterator[ApnsServer]:
-    """Serves ``app`` on a free port of 127.0.0.1 until the block ends."""
+    """Serves ``app`` on a free port of 127.0.0.1 until the block ends.
+
+    ``max_requests``: the server drops a connection when a request beyond it arrives
+    (hypercorn's GOAWAY, which also cuts the request in flight)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     sock.listen(64)  # connections wait in the backlog until hypercorn accepts: no race
@@ -298,6 +305,7 @@ async def apns_server(
     config.errorlog = None
     config.accesslog = None
     config.graceful_timeout = 1.0
+    config.keep_alive_max_requests = max_requests
     stop = asyncio.Event()
     task = asyncio.create_task(serve(app, config, shutdown_trigger=stop.wait, mode="asgi"))  # type: ignore[arg-type]
     try:

@@ -6,10 +6,13 @@ injected clock, payloads cut to 4 KiB, and no credential in any reason or log li
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
 import logging
 import math
 import socket
+import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -279,6 +282,40 @@ async def test_other_refusals_are_permanent_with_apns_reason_word(
     assert len(server.seen) == 1
 
 
+@pytest.mark.parametrize(
+    ("override", "reason"),
+    [
+        ("key", "APNs 403 InvalidProviderToken"),
+        ("NOTIFY_APNS_KEY_ID", "APNs 403 InvalidProviderToken"),
+        ("NOTIFY_APNS_TEAM_ID", "APNs 403 InvalidProviderToken"),
+        ("NOTIFY_APNS_TOPIC", "APNs 400 BadTopic"),
+    ],
+)
+async def test_the_server_refuses_a_token_or_topic_that_is_not_the_apps(
+    server: ApnsServer,
+    tls: ApnsTls,
+    p8: tuple[Path, Any],
+    clock: ManualClock,
+    tmp_path: Path,
+    override: str,
+    reason: str,
+) -> None:
+    """The local APNs really verifies: another key, key id, team or topic is refused."""
+    if override == "key":
+        (tmp_path / "other").mkdir()
+        env = environment(server, tls, make_p8(tmp_path / "other"))
+    else:
+        env = environment(server, tls, p8, **{override: "ZZZZZZZZZZ"})
+    sender = apns_sender(load_config(env), clock)
+    assert sender is not None
+    try:
+        result = await sender.send(ios(), row(clock))
+    finally:
+        await sender.close()
+    assert (result.outcome, result.reason) == (PushOutcome.PERMANENT, reason)
+    assert server.accepted() == []
+
+
 async def test_an_expired_provider_token_is_renewed_once_and_the_push_retried(
     sender: ApnsSender, server: ApnsServer, clock: ManualClock
 ) -> None:
@@ -357,6 +394,57 @@ async def test_a_body_too_long_for_4_kib_is_cut_to_fit(
     assert body.startswith(sent[:-1])
     assert seen.payload["aps"]["alert"]["title"] == "Deploy failed"
     assert "data" not in seen.payload
+
+
+async def test_a_connection_apns_closes_under_a_push_is_replaced_and_the_push_retried_once(
+    tls: ApnsTls, p8: tuple[Path, Any], clock: ManualClock
+) -> None:
+    app = ApnsServer(p8[1].public_key(), lambda: clock.now_ms() / 1000)
+    # Every third request on a connection finds it closing (GOAWAY, the request cut).
+    async with apns_server(app, tls, max_requests=2):
+        sender = apns_sender(load_config(environment(app, tls, p8)), clock)
+        assert sender is not None
+        try:
+            results = [await sender.send(ios(), row(clock)) for _ in range(6)]
+        finally:
+            await sender.close()
+    assert [r.outcome for r in results] == [PushOutcome.ACCEPTED] * 6
+    assert len(app.accepted()) == 6
+    assert len({s.client for s in app.seen}) == 3
+
+
+async def test_a_connection_cut_twice_is_transient(
+    tls: ApnsTls, p8: tuple[Path, Any], clock: ManualClock, server: ApnsServer
+) -> None:
+    """A TLS server that takes each request and hangs up: one retry, then TRANSIENT."""
+    connections = 0
+
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        await reader.read(65536)  # the preface, settings and the request
+        writer.close()
+        with contextlib.suppress(ConnectionError, ssl.SSLError):
+            await writer.wait_closed()
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tls.cert_file, tls.key_file)
+    context.set_alpn_protocols(["h2"])
+    cutter = await asyncio.start_server(hang_up, "127.0.0.1", 0, ssl=context)
+    port = cutter.sockets[0].getsockname()[1]
+    env = environment(server, tls, p8, NOTIFY_APNS_ENDPOINT=f"https://127.0.0.1:{port}")
+    sender = apns_sender(load_config(env), clock)
+    assert sender is not None
+    try:
+        result = await sender.send(ios(), row(clock))
+    finally:
+        await sender.close()
+        cutter.close()
+        await cutter.wait_closed()
+    assert result.outcome is PushOutcome.TRANSIENT
+    assert result.reason.startswith("APNs connection: ")
+    assert DEVICE_TOKEN not in result.reason
+    assert connections == 2
 
 
 async def test_an_unreachable_apns_is_transient(

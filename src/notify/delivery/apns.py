@@ -13,7 +13,8 @@ APNs' answer becomes the device's PushResult:
 - 410, or 400 ``BadDeviceToken`` / ``DeviceTokenNotForTopic`` /
   ``Unregistered``: GONE (the token will never work again for this app);
 - 429 and 5xx, connection errors and timeouts: TRANSIENT (a ``Retry-After``
-  is passed on);
+  is passed on); a connection that breaks under a request (APNs closes
+  connections now and then) is retried once at once on a new one;
 - 403 ``ExpiredProviderToken``: a new provider token and one retry at once;
 - anything else: PERMANENT, with APNs' status and reason.
 
@@ -50,6 +51,8 @@ EXPIRED_TOKEN = "ExpiredProviderToken"
 # Device tokens are hex (32 bytes today; Apple says not to rely on the length).
 _DEVICE_TOKEN = re.compile(r"[0-9A-Fa-f]{16,400}")
 _REASON_WORD = re.compile(r"[A-Za-z]{1,64}")
+# A connection that broke under a request (not one that could not be made, not a timeout).
+_CUT = (httpx.ProtocolError, httpx.ReadError, httpx.WriteError)
 
 logger = logging.getLogger("notify.delivery.apns")
 
@@ -123,22 +126,27 @@ class ApnsSender:
     async def _post(
         self, url: str, headers: dict[str, str], body: bytes, token: str
     ) -> httpx.Response | PushResult:
-        try:
-            response = await self._client.post(
-                url,
-                content=body,
-                headers={
-                    **headers,
-                    "authorization": f"bearer {token}",
-                    "content-type": "application/json",
-                },
-            )
-        except httpx.TimeoutException:
-            return PushResult(PushOutcome.TRANSIENT, reason="APNs timed out")
-        except httpx.HTTPError as exc:
-            # The exception's text may name the URL, and so the device token: never quoted.
-            return PushResult(PushOutcome.TRANSIENT, reason=f"APNs connection: {_describe(exc)}")
-        return response
+        request_headers = {
+            **headers,
+            "authorization": f"bearer {token}",
+            "content-type": "application/json",
+        }
+        for attempt in range(2):
+            try:
+                return await self._client.post(url, content=body, headers=request_headers)
+            except httpx.TimeoutException:
+                return PushResult(PushOutcome.TRANSIENT, reason="APNs timed out")
+            except _CUT as exc:
+                # The connection went away under the request (APNs closes connections
+                # now and then): once more at once, on a new one.
+                if attempt == 0:
+                    continue
+                failure: httpx.HTTPError = exc
+            except httpx.HTTPError as exc:
+                failure = exc
+            break
+        # The exception's text may name the URL, and so the device token: never quoted.
+        return PushResult(PushOutcome.TRANSIENT, reason=f"APNs connection: {_describe(failure)}")
 
     def _result(self, response: httpx.Response, apns_id: str) -> PushResult:
         status = response.status_code
