@@ -149,18 +149,23 @@ def _fit(build: Callable[[str], bytes], text: str, limit: int) -> bytes:
 
 def payload(row: Notification, limit: int = MAX_PAYLOAD_BYTES) -> bytes:
     """The JSON body for ``row``, at most ``limit`` bytes (see the module's order)."""
+    # Every character is at least one byte: past `limit` characters nothing fits whole, so
+    # longer texts are cut there first and never encoded whole (a 64 KiB body costs no more).
+    title, body = row.title[: limit + 1], row.body[: limit + 1]
     extras = _extras(row)
     without_data = [item for item in extras if item[0] != "data"]
     for keep in (extras, without_data):
-        whole = _encode(row, row.title, row.body, keep)
+        whole = _encode(row, title, body, keep)
         if len(whole) <= limit:
             return whole
     for count in range(len(without_data), -1, -1):
         keep = without_data[:count]
-        if len(_encode(row, row.title, "", keep)) <= limit:
-            return _fit(_with_body(row, keep), row.body, limit)
-    return _fit(lambda title: _encode(row, title, "", []), row.title, limit)
+        if len(_encode(row, title, "", keep)) <= limit:
+            return _fit(_with_body(row, title, keep), body, limit)
+    return _fit(lambda cut: _encode(row, cut, "", []), title, limit)
 
 
-def _with_body(row: Notification, extras: list[tuple[str, Any]]) -> Callable[[str], bytes]:
-    return lambda body: _encode(row, row.title, body, extras)
+def _with_body(
+    row: Notification, title: str, extras: list[tuple[str, Any]]
+) -> Callable[[str], bytes]:
+    return lambda body: _encode(row, title, body, extras)
