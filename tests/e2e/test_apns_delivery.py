@@ -207,6 +207,27 @@ async def test_every_push_shares_one_connection_and_a_retry_reuses_its_apns_id(
     assert other == message_id(pushed.id, OTHER_TOKEN) != first
 
 
+async def test_fifty_pushes_at_once_share_the_one_connection(
+    sender: ApnsSender, server: ApnsServer, clock: ManualClock
+) -> None:
+    assert (await sender.send(ios(), row(clock))).outcome is PushOutcome.ACCEPTED
+    tokens = [f"{i:064x}" for i in range(50)]
+    results = await asyncio.gather(*(sender.send(ios(t), row(clock)) for t in tokens))
+    assert [r.outcome for r in results] == [PushOutcome.ACCEPTED] * 50
+    assert sorted(s.device_token for s in server.seen[1:]) == sorted(tokens)
+    assert len({s.client for s in server.seen}) == 1
+
+
+async def test_a_row_past_its_expiry_is_not_sent(
+    sender: ApnsSender, server: ApnsServer, clock: ManualClock
+) -> None:
+    pushed = row(clock, expires_at_ms=clock.now_ms() + 1000)
+    clock.advance(1)
+    result = await sender.send(ios(), pushed)
+    assert (result.outcome, result.reason) == (PushOutcome.PERMANENT, "expired before APNs took it")
+    assert server.seen == []
+
+
 @pytest.mark.parametrize(
     ("status", "reason"),
     [

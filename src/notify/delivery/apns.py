@@ -18,6 +18,9 @@ APNs' answer becomes the device's PushResult:
 - 403 ``ExpiredProviderToken``: a new provider token and one retry at once;
 - anything else: PERMANENT, with APNs' status and reason.
 
+A row whose ``expires_at_ms`` has passed (a retry that came too late) is not
+sent: PERMANENT.
+
 Reasons quote APNs' reason word only when it is one (letters), never the
 token, the device token or the key.
 """
@@ -105,6 +108,9 @@ class ApnsSender:
     async def send(self, device: Device, row: Notification) -> PushResult:
         if not _DEVICE_TOKEN.fullmatch(device.token):
             return PushResult(PushOutcome.GONE, reason="not an APNs device token (hex)")
+        if row.expires_at_ms and row.expires_at_ms <= self._clock.now_ms():
+            # A retry that came too late: the phone must not show what the inbox no longer does.
+            return PushResult(PushOutcome.PERMANENT, reason="expired before APNs took it")
         url = f"{self._endpoint}/3/device/{device.token}"
         headers = apns_payload.headers(row, device.token, self._topic)
         body = apns_payload.payload(row)
