@@ -57,8 +57,6 @@ _REASON_WORD = re.compile(r"[A-Za-z]{1,64}")
 # A connection that broke under a request (not one that could not be made, not a timeout).
 _CUT = (httpx.ProtocolError, httpx.ReadError, httpx.WriteError)
 
-logger = logging.getLogger("notify.delivery.apns")
-
 
 @dataclass(frozen=True, slots=True)
 class ApnsSettings:
