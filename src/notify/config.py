@@ -97,6 +97,14 @@ class Config:
     twilio_from: str = ""
     twilio_whatsapp_from: str = ""
     twilio_base_url: str = ""
+    # --- APNs (notify.delivery.apns): token-based auth with a .p8 key
+    apns_key_file: str = ""
+    apns_key_id: str = ""
+    apns_team_id: str = ""
+    apns_topic: str = ""
+    apns_environment: str = "production"
+    apns_endpoint: str = ""
+    apns_ca_file: str = ""
 
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
@@ -121,6 +129,7 @@ MIN_SECRET_BYTES = 32
 # shipped placeholder is marked with this prefix.
 PLACEHOLDER_MARK = "CHANGE-ME"
 _LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+_APNS_ENVIRONMENTS = ("production", "sandbox")
 
 
 def parse_duration(text: str) -> float:
@@ -332,6 +341,27 @@ def parse_whatsapp_from(text: str) -> str:
     if number is None:
         raise ValueError(f"{text.strip()!r} is not an E.164 number like +14155550123")
     return number
+
+
+def parse_apple_id(text: str) -> str:
+    """A 10-character Team ID or Key ID, as Apple's developer site shows them."""
+    value = text.strip()
+    if not re.fullmatch(r"[A-Za-z0-9]{10}", value):
+        raise ValueError(f"{value!r} is not a 10-character Apple ID like ABCDE12345")
+    return value
+
+
+def parse_https_origin(text: str) -> str:
+    """``https://host[:port]``: a server to talk TLS to, no path."""
+    url = text.strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not parts.hostname or parts.path or parts.query:
+        raise ValueError(f"{url!r} is not an https://host[:port] URL")
+    try:
+        parts.port  # noqa: B018  (raises on a bad port)
+    except ValueError:
+        raise ValueError(f"{url!r} has a bad port") from None
+    return url
 
 
 @dataclass(frozen=True, slots=True)
@@ -580,6 +610,34 @@ VARIABLES: tuple[Variable, ...] = (
     Variable(
         "NOTIFY_TWILIO_BASE_URL", "twilio_base_url", parse_provider_url, "https://api.twilio.com",
         "Twilio API base URL (https://, or http:// to localhost for tests)",
+    ),
+    Variable(
+        "NOTIFY_APNS_KEY_FILE", "apns_key_file", parse_text, "(unset: no APNs)",
+        "the APNs auth key (.p8, ES256) from Apple's developer site",
+    ),
+    Variable(
+        "NOTIFY_APNS_KEY_ID", "apns_key_id", parse_apple_id, "(required with APNs)",
+        "the key's 10-character Key ID",
+    ),
+    Variable(
+        "NOTIFY_APNS_TEAM_ID", "apns_team_id", parse_apple_id, "(required with APNs)",
+        "the 10-character Team ID the key belongs to",
+    ),
+    Variable(
+        "NOTIFY_APNS_TOPIC", "apns_topic", parse_text, "(required with APNs)",
+        "the iOS app's bundle ID, e.g. com.example.app",
+    ),
+    Variable(
+        "NOTIFY_APNS_ENVIRONMENT", "apns_environment", parse_choice(_APNS_ENVIRONMENTS),
+        "production", "production (api.push.apple.com) or sandbox (development builds)",
+    ),
+    Variable(
+        "NOTIFY_APNS_ENDPOINT", "apns_endpoint", parse_https_origin, "(from the environment)",
+        "another APNs server, https://host[:port] (a test server)",
+    ),
+    Variable(
+        "NOTIFY_APNS_CA_FILE", "apns_ca_file", parse_text, "(certifi's CAs)",
+        "PEM bundle of the CAs to trust for APNs instead (a test server, a TLS proxy)",
     ),
 )  # fmt: skip
 # The older name of NOTIFY_BIND_HOST, still read; setting both to different values is an error.
