@@ -31,3 +31,4 @@ export {
   type LiveStatusInfo,
 } from "./live.js";
 export { createInboxView, type InboxSnapshot, type InboxView, type ViewOptions } from "./view.js";
+export { preferenceEnabled } from "./preferences.js";

@@ -9,7 +9,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { type BackoffPolicy, backoffDelay, DEFAULT_BACKOFF } from "./backoff.js";
 import type { NotificationClient } from "./client.js";
 import type { FilterInit } from "./filter.js";
-import { DeviceType, type StreamEvent } from "./gen/elloloop/notify/v1/notify_pb.js";
+import { type Counts, DeviceType, type StreamEvent } from "./gen/elloloop/notify/v1/notify_pb.js";
 import type { InboxState } from "./inbox.js";
 import { createInboxView, type InboxView } from "./view.js";
 
@@ -53,6 +53,13 @@ export interface Live {
   readonly inbox: InboxView;
   /** Another listing (a tab) fed by the same stream; `close()` it when done. */
   view(filter: FilterInit, pageSize?: number): InboxView & { close(): void };
+  /**
+   * Feeds a view made with createInboxView from this stream (loading it at once
+   * if the stream is open); returns the function that detaches it.
+   */
+  attach(view: InboxView): () => void;
+  /** Counts a call answered with (MarkNotifications, DeleteNotifications), for every view. */
+  setCounts(counts: Counts | undefined): void;
   state(): InboxState;
   status(): LiveStatusInfo;
   onStatus(listener: (info: LiveStatusInfo) => void): () => void;
@@ -195,9 +202,15 @@ export function createLive(rpc: NotificationClient, options: LiveOptions = {}): 
     inbox,
     view(filter, pageSize) {
       const view = createInboxView(rpc, { filter, pageSize: pageSize ?? options.pageSize, now });
+      return { ...view, close: live.attach(view) };
+    },
+    attach(view) {
       views.add(view);
       if (opened) void view.refresh();
-      return { ...view, close: () => void views.delete(view) };
+      return () => void views.delete(view);
+    },
+    setCounts(counts) {
+      for (const view of views) view.setCounts(counts);
     },
     state: () => inbox.getSnapshot(),
     status: () => info,

@@ -7,6 +7,7 @@ import {
   CountsSchema,
   type GetNotificationsRequest,
   type GetNotificationsResponse,
+  type MarkNotificationsRequest,
   GetNotificationsResponseSchema,
   NotificationClientService,
   type StreamEvent,
@@ -67,6 +68,7 @@ export interface FakeServer {
   streams: ScriptedStream[];
   pageRequests: GetNotificationsRequest[];
   authorizations: string[];
+  marks: MarkNotificationsRequest[];
   /** The answer of the next GetNotifications calls (a function sees the request). */
   pages: (req: GetNotificationsRequest) => MessageInitShape<typeof GetNotificationsResponseSchema>;
   /** When set, GetNotifications waits for this before answering. */
@@ -81,6 +83,7 @@ export function fakeServer(token: string | (() => string) = "dev:user-alice:acme
     streams: [],
     pageRequests: [],
     authorizations: [],
+    marks: [],
     pages: () => ({ notifications: [], nextCursor: "", counts: create(CountsSchema) }),
     gate: null,
     nextStream() {
@@ -108,8 +111,9 @@ export function fakeServer(token: string | (() => string) = "dev:user-alice:acme
             if (server.gate) await server.gate;
             return create(GetNotificationsResponseSchema, server.pages(req));
           },
-          async markNotifications(_req, ctx) {
+          async markNotifications(req, ctx) {
             server.authorizations.push(ctx.requestHeader.get("authorization") ?? "");
+            server.marks.push(req);
             return { updated: 1, counts: { unread: 0, unseen: 0, total: 1 } };
           },
           async getPreferences() {
