@@ -1,5 +1,8 @@
 // @notify/web: the typed browser client of notify's client port.
 
+// The error type every call and the live stream report, and its codes.
+export { Code, ConnectError } from "@connectrpc/connect";
+
 export { type BackoffPolicy, backoffCeiling, backoffDelay, DEFAULT_BACKOFF } from "./backoff.js";
 export {
   bearerAuth,
