@@ -80,7 +80,7 @@ export function newestFirst(a: Notification, b: Notification): number {
 export function reduceInbox(state: InboxState, action: InboxAction, ctx: InboxContext): InboxState {
   switch (action.type) {
     case "page":
-      return action.append ? appendPage(state, action) : firstPage(state, action, ctx);
+      return action.append ? appendPage(state, action) : firstPage(state, action);
     case "notification":
       return received(state, action.notification, action.predict ?? false, ctx);
     case "update":
@@ -98,10 +98,11 @@ function firstPage(
     counts?: Counts | undefined;
     limit?: number;
   },
-  ctx: InboxContext,
 ): InboxState {
+  // The server chose these rows for the filter: its clock decides snoozes and
+  // expiries here, not this one (matchesFilter only judges changes).
   const limit = Math.max(page.limit ?? state.pageSize, page.notifications.length);
-  const items = unique(page.notifications.filter((n) => matchesFilter(n, ctx.filter, ctx.nowMs)));
+  const items = unique(page.notifications);
   return {
     ...state,
     items: items.slice(0, limit),

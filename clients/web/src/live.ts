@@ -195,7 +195,11 @@ export function createLive(rpc: NotificationClient, options: LiveOptions = {}): 
       await sleep(delay, both);
       wake = null;
     }
-    setStatus({ status: "closed", sessionId: "", delayMs: 0 });
+    // A run stopped and replaced at once (start, stop, start: React's StrictMode)
+    // must not report "closed" over its successor.
+    if (running === null || running.signal === signal) {
+      setStatus({ status: "closed", sessionId: "", delayMs: 0 });
+    }
   }
 
   const live: Live = {

@@ -172,6 +172,21 @@ describe("subscribe", () => {
     expect(server.streams[1]?.signal.aborted).toBe(true);
   });
 
+  it("restarts cleanly: a stop then a start at once never reports closed over the new run", async () => {
+    const server = fakeServer();
+    const { live } = start(server);
+    await server.nextStream();
+    live.stop();
+    const seen: string[] = [];
+    live.onStatus((info) => seen.push(info.status));
+    live.start();
+    const stream = await server.nextStream();
+    stream.push(hello);
+    await statusWhere(live, (i) => i.status === "live");
+    expect(seen).toEqual(["connecting", "live"]);
+    expect(server.streams.filter((s) => !s.signal.aborted)).toEqual([stream]);
+  });
+
   it("gives up on a silent stream after the idle timeout and reconnects", async () => {
     const server = fakeServer();
     const { live } = start(server, { idleTimeoutMs: 20 });
