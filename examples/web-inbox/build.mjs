@@ -8,7 +8,13 @@
 import { build } from "esbuild";
 import { copyFile, mkdir, rm } from "node:fs/promises";
 
-const SHARED = ["react", "react-dom", "@bufbuild/protobuf", "@connectrpc/connect", "@connectrpc/connect-web"];
+const SHARED = [
+  "react",
+  "react-dom",
+  "@bufbuild/protobuf",
+  "@connectrpc/connect",
+  "@connectrpc/connect-web",
+];
 
 await rm("dist", { recursive: true, force: true });
 await mkdir("dist");

@@ -36,7 +36,7 @@ export type InboxAction =
       nextCursor: string;
       counts?: Counts | undefined;
       append?: boolean;
-      /** A first page that stands for more than one page (reloaded after the bound dropped rows). */
+      /** A first page standing for several (reloaded after the bound dropped rows). */
       limit?: number;
     }
   /**

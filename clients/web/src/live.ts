@@ -125,7 +125,9 @@ export function createLive(rpc: NotificationClient, options: LiveOptions = {}): 
     for (const view of views) if (which(view)) void view.refresh();
   }
 
-  async function attempt(signal: AbortSignal): Promise<{ opened: boolean; error: ConnectError | null }> {
+  async function attempt(
+    signal: AbortSignal,
+  ): Promise<{ opened: boolean; error: ConnectError | null }> {
     const call = new AbortController();
     const stop = () => call.abort();
     signal.addEventListener("abort", stop, { once: true });
@@ -145,7 +147,13 @@ export function createLive(rpc: NotificationClient, options: LiveOptions = {}): 
         if (!open) {
           open = true;
           opened = true;
-          setStatus({ status: "live", attempt: 0, sessionId: event.sessionId, delayMs: 0, error: null });
+          setStatus({
+            status: "live",
+            attempt: 0,
+            sessionId: event.sessionId,
+            delayMs: 0,
+            error: null,
+          });
           // Without a token nothing was replayed: what happened meanwhile is on the first page.
           if (!resumed) loadViews(() => true);
         }

@@ -35,5 +35,9 @@ export function preferenceEnabled(
 ): boolean {
   if (!prefs) return true;
   if (category && prefs.requiredCategories.includes(category)) return true;
-  return decide(prefs.rules, category, channel) ?? decide(prefs.tenantDefaults, category, channel) ?? true;
+  return (
+    decide(prefs.rules, category, channel) ??
+    decide(prefs.tenantDefaults, category, channel) ??
+    true
+  );
 }

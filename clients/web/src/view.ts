@@ -15,7 +15,7 @@ import {
   reduceInbox,
 } from "./inbox.js";
 
-/** What a view shows: the reducer's state, plus whether a call is running and how the last failed. */
+/** What a view shows: the reducer's state, whether a call runs, and how the last one failed. */
 export interface InboxSnapshot extends InboxState {
   readonly loading: boolean;
   readonly error: ConnectError | null;

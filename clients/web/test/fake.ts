@@ -130,7 +130,10 @@ export function fakeServer(token: string | (() => string) = "dev:user-alice:acme
 }
 
 /** Resolves once the live's status satisfies `pred` (now or later). */
-export function statusWhere(live: Live, pred: (info: LiveStatusInfo) => boolean): Promise<LiveStatusInfo> {
+export function statusWhere(
+  live: Live,
+  pred: (info: LiveStatusInfo) => boolean,
+): Promise<LiveStatusInfo> {
   return new Promise((resolve) => {
     if (pred(live.status())) return resolve(live.status());
     const off = live.onStatus((info) => {
@@ -143,7 +146,10 @@ export function statusWhere(live: Live, pred: (info: LiveStatusInfo) => boolean)
 }
 
 /** Resolves once the view's snapshot satisfies `pred`. */
-export function viewWhere(view: InboxView, pred: (s: ReturnType<InboxView["getSnapshot"]>) => boolean) {
+export function viewWhere(
+  view: InboxView,
+  pred: (s: ReturnType<InboxView["getSnapshot"]>) => boolean,
+) {
   return new Promise<ReturnType<InboxView["getSnapshot"]>>((resolve) => {
     if (pred(view.getSnapshot())) return resolve(view.getSnapshot());
     const off = view.subscribe(() => {

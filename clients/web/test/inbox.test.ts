@@ -134,7 +134,11 @@ describe("reduceInbox", () => {
 
   it("a first page again resets the bound to the page size", () => {
     let s = run([page([row("d", 4), row("e", 5), row("f", 6)], "p2")]);
-    s = reduceInbox(s, { type: "page", notifications: [row("c", 3)], nextCursor: "", append: true }, inbox);
+    s = reduceInbox(
+      s,
+      { type: "page", notifications: [row("c", 3)], nextCursor: "", append: true },
+      inbox,
+    );
     expect(s.limit).toBe(4);
     s = reduceInbox(s, page([row("e", 5), row("f", 6)]), inbox);
     expect([s.limit, ids(s.items)]).toEqual([3, ["f", "e"]]);
@@ -143,7 +147,11 @@ describe("reduceInbox", () => {
   it("keeps notifications outside the filter off the list, but counts inbox rows", () => {
     const archivedTab = { filter: { archived: ArchiveScope.ARCHIVED } as FilterInit, nowMs: NOW };
     let s = run([page([], "", counts(0))], initialInbox(3), archivedTab);
-    s = reduceInbox(s, { type: "notification", notification: row("a", 1), predict: true }, archivedTab);
+    s = reduceInbox(
+      s,
+      { type: "notification", notification: row("a", 1), predict: true },
+      archivedTab,
+    );
     expect(s.items).toEqual([]);
     expect(s.counts?.unread).toBe(1);
   });

@@ -28,9 +28,12 @@ function start(server: ReturnType<typeof fakeServer>, extra: LiveOptions = {}) {
 }
 
 const hello = { event: { case: "heartbeat", value: { timestampMs: 1n } } } as const;
-const countsEvent = (u: number) => ({ event: { case: "counts", value: { counts: counts(u) } } }) as const;
+const countsEvent = (u: number) =>
+  ({ event: { case: "counts", value: { counts: counts(u) } } }) as const;
 const note = (id: string, ms: number, token: string) =>
-  ({ event: { case: "notification", value: { notification: row(id, ms), resumeToken: token } } }) as const;
+  ({
+    event: { case: "notification", value: { notification: row(id, ms), resumeToken: token } },
+  }) as const;
 
 describe("createNotifyClient", () => {
   it("sends the bearer token on every call, asking a token function each time", async () => {
@@ -77,7 +80,10 @@ describe("subscribe", () => {
     const stream = await server.nextStream();
     const readB = row("b", 2, { status: DeliveryStatus.READ });
     stream.push(hello, countsEvent(2), {
-      event: { case: "update", value: { notifications: [readB], deletedIds: ["a"], resumeToken: "u1" } },
+      event: {
+        case: "update",
+        value: { notifications: [readB], deletedIds: ["a"], resumeToken: "u1" },
+      },
     });
     await updateSeen;
     expect(live.inbox.getSnapshot()).toMatchObject({ loading: true, loaded: false });
@@ -204,7 +210,10 @@ describe("subscribe", () => {
     server.pages = (req) =>
       req.filter?.read === ReadScope.UNREAD
         ? { notifications: [row("u", 2)], counts: counts(1) }
-        : { notifications: [row("u", 2), row("r", 1, { status: DeliveryStatus.READ })], counts: counts(1) };
+        : {
+            notifications: [row("u", 2), row("r", 1, { status: DeliveryStatus.READ })],
+            counts: counts(1),
+          };
     const { live } = start(server);
     const stream = await server.nextStream();
     stream.push(hello, countsEvent(1));

@@ -76,7 +76,9 @@ describe("hooks", () => {
     expect(screen.getByTestId("status").textContent).toBe("connecting");
     let stream = await server.nextStream();
     while (stream.signal.aborted) stream = await server.nextStream();
-    await act(async () => stream.push(hello, { event: { case: "counts", value: { counts: counts(1) } } }));
+    await act(async () =>
+      stream.push(hello, { event: { case: "counts", value: { counts: counts(1) } } }),
+    );
     await waitFor(() => expect(screen.getByTestId("status").textContent).toBe("live"));
     expect(screen.getByTestId("session").textContent).toBe("s-1");
     await waitFor(() => expect(texts("unread")).toEqual(["title a"]));
@@ -183,7 +185,9 @@ describe("preferenceEnabled", () => {
         { category: "deploy", channel: DeliveryChannel.UNSPECIFIED, enabled: true },
         { category: "deploy", channel: DeliveryChannel.EMAIL, enabled: false },
       ],
-      tenantDefaults: [{ category: "billing", channel: DeliveryChannel.UNSPECIFIED, enabled: true }],
+      tenantDefaults: [
+        { category: "billing", channel: DeliveryChannel.UNSPECIFIED, enabled: true },
+      ],
       requiredCategories: ["security"],
     });
     expect(preferenceEnabled(prefs, "deploy", DeliveryChannel.IN_APP)).toBe(true);

@@ -127,7 +127,10 @@ async function main() {
       await page
         .locator(`[data-testid="status"][data-state="live"]:not([data-session="${arg}"])`)
         .waitFor();
-      say("RECONNECTED", { states: await page.evaluate(() => window.__states), ...(await state()) });
+      say("RECONNECTED", {
+        states: await page.evaluate(() => window.__states),
+        ...(await state()),
+      });
     } else if (command === "MARKALL") {
       await page.getByTestId("mark-all-read").click();
       await page.locator('[data-testid="unread-count"][data-count="0"]').waitFor();
@@ -159,7 +162,12 @@ try {
   await main();
   console.log("DONE");
 } catch (err) {
-  console.log(`ERROR ${String(err?.stack ?? err).split("\n").slice(0, 6).join(" | ")}`);
+  console.log(
+    `ERROR ${String(err?.stack ?? err)
+      .split("\n")
+      .slice(0, 6)
+      .join(" | ")}`,
+  );
   process.exitCode = 1;
 } finally {
   clearTimeout(watchdog);

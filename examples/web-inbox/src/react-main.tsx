@@ -34,7 +34,12 @@ function Status() {
       ? `reconnecting in ${(stream.delayMs / 1000).toFixed(1)} s`
       : stream.status;
   return (
-    <span id="status" data-testid="status" data-state={stream.status} data-session={stream.sessionId}>
+    <span
+      id="status"
+      data-testid="status"
+      data-state={stream.status}
+      data-session={stream.sessionId}
+    >
       {text}
     </span>
   );
