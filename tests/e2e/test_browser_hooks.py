@@ -95,7 +95,9 @@ def test_react_hooks_in_chromium(static_origin: str, http: httpx.Client) -> None
             # The server ends the stream and a row arrives around the reconnect: the
             # page comes back on a new session (resuming) and lists it exactly once.
             assert end_streams(server) == 1
-            send(http, server, "missed", title="While you were away")
+            missed = send(http, server, "missed", title="While you were away")
+            # delivered 0: no stream was open, so the resumed stream's replay brought it.
+            print(f"\n'missed' sent with {missed['delivered']} stream(s) open")
             driver.send(f"KICKED {ready['session']}")
             again = driver.expect("RECONNECTED")
             assert again["session"] != ready["session"]

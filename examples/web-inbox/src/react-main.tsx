@@ -4,7 +4,7 @@
 // a notification as text, and action urls go through safe-url.ts as on the DOM
 // page, so neither page can be made to run markup or a javascript: url.
 
-import { createNotifyClient, type Notification, ReadScope } from "@notify/web";
+import { createNotifyClient, isUnread, type Notification, ReadScope } from "@notify/web";
 import {
   NotifyProvider,
   useCounts,
@@ -57,7 +57,7 @@ function Badge() {
 
 function Row({ n }: { n: Notification }) {
   const { markRead, archive, snooze, actioned } = useMarkNotifications();
-  const read = n.status >= 4; // DELIVERY_STATUS_READ
+  const read = !isUnread(n);
   return (
     <li data-testid="notification" data-notification-id={n.notificationId} data-read={String(read)}>
       <button type="button" className="item" onClick={() => void (read || markRead([n.id]))}>
