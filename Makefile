@@ -8,12 +8,14 @@ BUF    := tools/buf/node_modules/.bin/buf
 STAMP  := $(VENV)/.installed
 WEB    := examples/web-inbox
 WEB_STAMP := $(WEB)/node_modules/.installed
+CLIENT := clients/web
+CLIENT_STAMP := $(CLIENT)/node_modules/.installed
 # Where `make run` lets the web inbox call the client port from (CORS).
 WEB_ORIGINS := http://localhost:5173,http://127.0.0.1:5173
 
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install run test lint gen check-gen contract bench clean web fuzz
+.PHONY: install run test lint gen check-gen contract bench clean web web-test fuzz
 
 install: $(STAMP)
 
@@ -39,23 +41,35 @@ run: install
 	NOTIFY_AUTH_DEV_MODE=true NOTIFY_STORE_DRIVER=memory \
 	  NOTIFY_ALLOWED_ORIGINS="$${NOTIFY_ALLOWED_ORIGINS:-$(WEB_ORIGINS)}" $(BIN)/notifyd
 
-## The browser inbox (examples/web-inbox): TypeScript generated from proto/ with
-## protoc-gen-es, type-checked, bundled with esbuild into examples/web-inbox/dist/.
-web: $(BUF) $(WEB_STAMP)
-	cd $(WEB) && ../../$(BUF) generate
+## The browser client (clients/web, @notify/web: TypeScript generated from proto/
+## by `make gen`, built with tsc into clients/web/dist/), then the browser inbox
+## on it (examples/web-inbox), type-checked and bundled with esbuild into
+## examples/web-inbox/dist/.
+web: $(CLIENT_STAMP) $(WEB_STAMP)
+	cd $(CLIENT) && node_modules/.bin/tsc -p tsconfig.build.json
 	cd $(WEB) && node_modules/.bin/tsc --noEmit && node build.mjs
 
-$(WEB_STAMP): $(WEB)/package.json $(WEB)/package-lock.json
+## The browser client's unit tests (vitest): the reducer, the live stream, the hooks.
+web-test: $(CLIENT_STAMP)
+	cd $(CLIENT) && node_modules/.bin/tsc --noEmit && node_modules/.bin/vitest run
+
+$(CLIENT_STAMP): $(CLIENT)/package.json $(CLIENT)/package-lock.json
 	@command -v npm >/dev/null || (apt-get update -qq && apt-get install -y -qq nodejs npm)
-	cd $(WEB) && npm install --no-audit --no-fund --loglevel=error
+	cd $(CLIENT) && npm install --no-save --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(WEB_STAMP): $(WEB)/package.json $(WEB)/package-lock.json $(CLIENT_STAMP)
+	@command -v npm >/dev/null || (apt-get update -qq && apt-get install -y -qq nodejs npm)
+	cd $(WEB) && npm install --no-save --no-audit --no-fund --loglevel=error
 	touch $@
 
 ## Regenerate gen/ from proto/ (messages, type stubs, grpcio and connect stubs),
-## and the SDK's copy of the contract (sdk/python/src/notify_client/_gen/).
-gen: install $(BUF)
+## the SDK's copy of the contract (sdk/python/src/notify_client/_gen/) and the
+## browser client's TypeScript (clients/web/src/gen/, protoc-gen-es).
+gen: install $(BUF) $(CLIENT_STAMP)
 	tools/gen
 
-check-gen: install $(BUF)
+check-gen: install $(BUF) $(CLIENT_STAMP)
 	tools/check-gen
 
 contract: $(BUF)
@@ -79,4 +93,5 @@ bench: install
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) tools/buf/node_modules $(WEB)/node_modules $(WEB)/dist .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) tools/buf/node_modules $(WEB)/node_modules $(WEB)/dist \
+	  $(CLIENT)/node_modules $(CLIENT)/dist .mypy_cache .ruff_cache .pytest_cache

@@ -2,12 +2,7 @@
 // notification (title, body, tags, labels, urls) goes in through textContent
 // or a checked attribute, never through innerHTML, so no title can inject markup.
 
-import {
-  type Action,
-  DeliveryStatus,
-  type Notification,
-  Severity,
-} from "./gen/elloloop/notify/v1/notify_pb.js";
+import { type Action, isUnread, type Notification, Severity } from "@notify/web";
 import { safeImageUrl, safeUrl } from "./safe-url.js";
 
 export type RowHandlers = {
@@ -18,8 +13,6 @@ export type RowHandlers = {
   snooze: (n: Notification) => void;
   remove: (n: Notification) => void;
 };
-
-export const isUnread = (n: Notification) => n.status < DeliveryStatus.READ;
 
 const SEVERITY: Record<Severity, string> = {
   [Severity.UNSPECIFIED]: "info",
