@@ -51,7 +51,9 @@ $(WEB_STAMP): $(WEB)/package.json $(WEB)/package-lock.json
 	touch $@
 
 ## Regenerate gen/ from proto/ (messages, type stubs, grpcio and connect stubs),
-## and the SDK's copy of the contract (sdk/python/src/notify_client/_gen/).
+## the SDK's copy of the contract (sdk/python/src/notify_client/_gen/), and the
+## generated docs: docs/api.md (the proto's comments) and docs/configuration.md
+## (notify.config.VARIABLES).
 gen: install $(BUF)
 	tools/gen
 
