@@ -349,7 +349,7 @@ def _tool(name: str) -> ModuleType:
 
 def _descriptors_with_comments(tmp_path: Path) -> descriptor_pb2.FileDescriptorSet:
     """The proto compiled with its comments, by grpcio-tools' protoc (no buf needed)."""
-    from grpc_tools import protoc
+    from grpc_tools import protoc  # type: ignore[import-untyped]
 
     out = tmp_path / "notify.binpb"
     include = resources.files("grpc_tools") / "_proto"
