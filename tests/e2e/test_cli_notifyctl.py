@@ -424,6 +424,15 @@ def test_prefs_get_set_and_tenant_defaults(notifyd: ServerThread) -> None:
         json=notify_body("promo-1", user, tenant=tenant, category="marketing"),
     ).json()
     assert skipped == {"delivered": 0, "pending": 0, "failed": 0, "skipped": 1}
+    sent = ctl(notifyd, "send", "--tenant", tenant, "--user", user, "--title", "x",
+               "--category", "marketing", "--id", "promo-cli")  # fmt: skip
+    assert sent.stdout.strip() == (
+        "sent promo-cli to 1 user: delivered 0, pending 0, failed 0, skipped 1"
+    )
+    as_json = ctl_json(notifyd, "send", "--tenant", tenant, "--user", user, "--title", "x",
+                       "--category", "marketing", "--id", "promo-cli")  # fmt: skip
+    assert as_json == {"notificationId": "promo-cli", "delivered": 0, "pending": 0, "failed": 0,
+                       "skipped": 1}  # fmt: skip
 
     tenant_set = ctl(
         notifyd, "prefs", "set-tenant", "--tenant", tenant, "digest=off", "--required", "marketing"

@@ -202,22 +202,23 @@ def cmd_send(args: argparse.Namespace) -> int:
     policy = RetryPolicy(deadline=args.deadline)
     with NotifyClient(args.internal_url, token=args.internal_token, retry=policy) as client:
         result = client.send(request)
+    # skipped only when preferences skipped some, as the server answers it.
     if args.json:
-        render.print_json(
-            {
-                "notificationId": result.notification_id,
-                "delivered": result.delivered,
-                "pending": result.pending,
-                "failed": result.failed,
-            }
-        )
+        answer = {
+            "notificationId": result.notification_id,
+            "delivered": result.delivered,
+            "pending": result.pending,
+            "failed": result.failed,
+        }
+        render.print_json(answer | ({"skipped": result.skipped} if result.skipped else {}))
     else:
         users = len(request.user_ids)
+        skipped = f", skipped {result.skipped}" if result.skipped else ""
         render.out.print(
             Text(
                 f"sent {result.notification_id} to {users} user{'s' * (users != 1)}: "
                 f"delivered {result.delivered}, pending {result.pending}, "
-                f"failed {result.failed}"
+                f"failed {result.failed}{skipped}"
             )
         )
     return exits.OK
