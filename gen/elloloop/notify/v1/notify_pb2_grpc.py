@@ -85,8 +85,7 @@ class NotificationInternalServiceServicer:
         event, sent again every NOTIFY_LIVE_RETRY_INTERVAL, at most
         NOTIFY_LIVE_RETRY_MAX_ATTEMPTS more times, until that session calls
         AckDataChange. A repeated publish with the same idempotency_key while its
-        round is running starts no second round. Added after the reference: it
-        defines the event and the ack but nothing could ever emit one.
+        round is running starts no second round.
 
         Errors: `invalid_argument` (tenant_id, idempotency_key, user_ids,
         subject_ref and subject_type follow Notify's limits).
