@@ -142,6 +142,9 @@ def _message(
                 f"| {_field_type(field, message, package)} | {meaning} |"
             )
         yield ""
+        for o, oneof in enumerate(message.oneof_decl):
+            if (text := comments(*path, ONEOF, o)) and not oneof.name.startswith("_"):
+                yield f'`{oneof.name}` (the fields marked "one of `{oneof.name}`"): {text}\n'
     else:
         yield "No fields.\n"
     for n, nested in enumerate(message.nested_type):
