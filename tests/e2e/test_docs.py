@@ -23,11 +23,13 @@ must carry a comment, since the comments are the API reference.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import queue
 import re
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -204,6 +206,31 @@ def _session_env(server: ServerThread) -> dict[str, str]:
     return env
 
 
+# What the docs' blocks call besides notifyctl and notifyd, by the Debian package that has it.
+DOC_TOOLS = {"bash": "bash", "curl": "curl", "grep": "grep", "python3": "python3"}
+INSTALL_TIMEOUT = 600
+
+
+@pytest.fixture(scope="module")
+def doc_tools() -> None:
+    """The commands the docs use; Debian's packages are installed when one is missing."""
+    missing = sorted({pkg for tool, pkg in DOC_TOOLS.items() if shutil.which(tool) is None})
+    if not missing:
+        return
+    if shutil.which("apt-get") is None or os.geteuid() != 0:
+        pytest.skip(f"the docs need {', '.join(missing)}, and they cannot be installed here")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing]
+    run = functools.partial(
+        subprocess.run, env=env, capture_output=True, text=True, timeout=INSTALL_TIMEOUT
+    )
+    if run(install).returncode != 0:  # a new machine has no package lists yet
+        run(["apt-get", "update", "-qq"])
+        result = run(install)
+        if result.returncode != 0:
+            pytest.skip(f"could not install {', '.join(missing)}: {result.stderr[-500:]}")
+
+
 def _runnable_pages() -> Iterator[Path]:
     for page in PAGES:
         if examples(page.read_text()):
@@ -213,6 +240,8 @@ def _runnable_pages() -> Iterator[Path]:
 @pytest.mark.parametrize(
     "page", list(_runnable_pages()), ids=lambda p: str(Path(p).relative_to(ROOT))
 )
+@pytest.mark.usefixtures("doc_tools")
+@pytest.mark.timeout(INSTALL_TIMEOUT + 300)
 def test_runnable_blocks_print_what_the_docs_show(page: Path, tmp_path: Path) -> None:
     with running_server() as server:
         session = Session(tmp_path, _session_env(server))
