@@ -470,6 +470,7 @@ def test_inbox_command_exit_codes(notifyd: ServerThread) -> None:
     assert ctl(notifyd, "mark", "--user", user, row_id, "--category", "a").returncode == 2
     assert ctl(notifyd, "mark", "--user", user, "--snooze", "later", row_id).returncode == 2
     assert ctl(notifyd, "delete", "--user", user).returncode == 2
+    assert ctl(notifyd, "inbox", "--user", user, "--unread", "--read-only").returncode == 2
     assert ctl(notifyd, "prefs", "set", "--user", user, "marketing=maybe").returncode == 2
     assert ctl(notifyd, "prefs", "set", "--user", user, "a/fax=on").returncode == 2
     assert ctl(notifyd, "prefs", "set", "--user", user).returncode == 2

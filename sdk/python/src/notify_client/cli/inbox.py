@@ -44,10 +44,11 @@ def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:
     as_user(inbox)
     inbox.add_argument("--limit", type=int, default=20, help="rows a page (at most 100)")
     inbox.add_argument("--cursor", default="", help="the next page, from a previous listing")
-    inbox.add_argument(
+    read = inbox.add_mutually_exclusive_group()
+    read.add_argument(
         "--unread", "--unread-only", dest="unread_only", action="store_true", help="unread only"
     )
-    inbox.add_argument("--read-only", action="store_true", help="read rows only")
+    read.add_argument("--read-only", action="store_true", help="read rows only")
     inbox.add_argument("--all", action="store_true", help="follow every page")
     inbox.add_argument("--ids", action="store_true", help="print only the store ids, one a line")
     filters.add_filter_flags(inbox, read_scope=False)
