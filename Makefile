@@ -64,8 +64,10 @@ $(WEB_STAMP): $(WEB)/package.json $(WEB)/package-lock.json $(CLIENT_STAMP)
 	touch $@
 
 ## Regenerate gen/ from proto/ (messages, type stubs, grpcio and connect stubs),
-## the SDK's copy of the contract (sdk/python/src/notify_client/_gen/) and the
-## browser client's TypeScript (clients/web/src/gen/, protoc-gen-es).
+## the SDK's copy of the contract (sdk/python/src/notify_client/_gen/), the
+## browser client's TypeScript (clients/web/src/gen/, protoc-gen-es) and the
+## generated docs: docs/api.md (the proto's comments) and docs/configuration.md
+## (notify.config.VARIABLES).
 gen: install $(BUF) $(CLIENT_STAMP)
 	tools/gen
 

@@ -26,8 +26,8 @@ if _version_not_supported:
 
 
 class NotificationInternalServiceStub:
-    """Called by backend producers on the internal port, guarded by the
-    X-Notify-Internal-Token header.
+    """Called by backend producers on the internal port (8081), guarded by the
+    `X-Notify-Internal-Token` header. The tenant is named in each request.
     """
 
     def __init__(self, channel):
@@ -54,14 +54,26 @@ class NotificationInternalServiceStub:
 
 
 class NotificationInternalServiceServicer:
-    """Called by backend producers on the internal port, guarded by the
-    X-Notify-Internal-Token header.
+    """Called by backend producers on the internal port (8081), guarded by the
+    `X-Notify-Internal-Token` header. The tenant is named in each request.
     """
 
     def Notify(self, request, context):
-        """Stores one row per (tenant, user, channel) and pushes in-app rows to every
-        live stream of each user. Idempotent on (tenant_id, user_id,
-        notification_id): a retry creates and pushes nothing.
+        """Stores one row per (tenant, user, channel) and pushes new in-app rows to
+        every live stream of each user, on every replica. Idempotent on
+        (tenant_id, user_id, notification_id, channel): a retry creates and
+        pushes nothing and reports the stored statuses again; a retry after a
+        preference change creates (once) the rows now enabled. Live pushes never
+        cross tenants. External channels (email, webhook) are never sent inside
+        Notify: the row and its outbox entry are committed together and the row
+        is PENDING until the dispatcher sends it (at least once, with a stable
+        Message-ID / `webhook-id` per row). A row with a `collapse_key` replaces
+        the user's unread, unarchived in-app row with the same key.
+
+        Errors: `invalid_argument` for any broken rule of NotifyRequest (the
+        message names the field), including more than 32 MiB of text to store
+        (users x channels x the UTF-8 bytes of subject_ref, subject_type, title,
+        body and data); `resource_exhausted` past the producer or recipient rate.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -73,8 +85,10 @@ class NotificationInternalServiceServicer:
         event, sent again every NOTIFY_LIVE_RETRY_INTERVAL, at most
         NOTIFY_LIVE_RETRY_MAX_ATTEMPTS more times, until that session calls
         AckDataChange. A repeated publish with the same idempotency_key while its
-        round is running starts no second round. Added after the reference: it
-        defines the event and the ack but nothing could ever emit one.
+        round is running starts no second round.
+
+        Errors: `invalid_argument` (tenant_id, idempotency_key, user_ids,
+        subject_ref and subject_type follow Notify's limits).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -82,7 +96,12 @@ class NotificationInternalServiceServicer:
 
     def SetTenantPreferences(self, request, context):
         """Sets a tenant's default rules and the categories users cannot opt out of
-        (replacing both).
+        (replacing both: send the whole set each time). Users read them with
+        GetPreferences; Notify applies them from the next call on.
+
+        Errors: `invalid_argument` for a missing tenant_id, a rule's category
+        outside the category rules, more than 200 defaults, or more than 100
+        required categories (or an empty one).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -115,8 +134,8 @@ def add_NotificationInternalServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class NotificationInternalService:
-    """Called by backend producers on the internal port, guarded by the
-    X-Notify-Internal-Token header.
+    """Called by backend producers on the internal port (8081), guarded by the
+    `X-Notify-Internal-Token` header. The tenant is named in each request.
     """
 
     @staticmethod
@@ -202,8 +221,10 @@ class NotificationInternalService:
 
 
 class NotificationClientServiceStub:
-    """Called by browsers and apps on the client port with a bearer JWT. The
-    tenant and user always come from the credentials, never from the body.
+    """Called by browsers and apps on the client port (8080) with a bearer JWT.
+    The tenant and user always come from the credentials, never from the body:
+    every call sees and changes only the caller's own rows, and another user's
+    row is `not_found`, never `permission_denied`.
     """
 
     def __init__(self, channel):
@@ -270,41 +291,75 @@ class NotificationClientServiceStub:
 
 
 class NotificationClientServiceServicer:
-    """Called by browsers and apps on the client port with a bearer JWT. The
-    tenant and user always come from the credentials, never from the body.
+    """Called by browsers and apps on the client port (8080) with a bearer JWT.
+    The tenant and user always come from the credentials, never from the body:
+    every call sees and changes only the caller's own rows, and another user's
+    row is `not_found`, never `permission_denied`.
     """
 
     def StreamEvents(self, request, context):
-        """A long-lived stream: a handshake heartbeat carrying the session id, then
-        notifications, data-change hints and a heartbeat every interval.
+        """A long-lived server stream. It first sends a heartbeat carrying the
+        session id (the handshake) and one `counts` event, then notifications as
+        they are stored, `update` and `counts` events as the inbox changes (on
+        any tab or device of the user), data-change hints, and a heartbeat every
+        `NOTIFY_LIVE_HEARTBEAT_INTERVAL`. With a `resume_token` it first replays
+        what the client missed (see StreamEventsRequest). A stream may end
+        cleanly after `NOTIFY_LIVE_MAX_STREAM_AGE`; clients reconnect with their
+        newest resume token.
+
+        Errors: `unimplemented` when `NOTIFY_LIVE_CONNECTIONS_ENABLED=false`;
+        `invalid_argument` for an unknown device_type or a malformed
+        resume_token; `out_of_range` when more than `NOTIFY_LIVE_MAX_REPLAY` rows
+        or changes were missed (page with GetNotifications instead);
+        `resource_exhausted` past `NOTIFY_LIVE_MAX_STREAMS_PER_USER` streams of
+        the user or `NOTIFY_LIVE_MAX_STREAMS` on the server, or when the stream
+        falls `NOTIFY_LIVE_QUEUE_SIZE` events behind; `deadline_exceeded` at the
+        caller's deadline; `unavailable` when the server shuts down (reconnect).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetNotifications(self, request, context):
-        """Pages the caller's inbox, newest first, with a keyset cursor.
+        """Pages the caller's inbox (or what `filter` selects), newest first, with a
+        keyset cursor that never skips or repeats a row, even among rows created
+        in the same millisecond. The answer also carries the inbox's counts.
+
+        Errors: `invalid_argument` for a cursor this server did not make or a
+        broken filter rule.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def AckNotification(self, request, context):
-        """Marks one of the caller's rows READ. Repeating it is a no-op.
+        """Marks one of the caller's rows READ and stamps `read_at_ms` once;
+        repeating it is a no-op. It is MARK_READ of one id that keeps NOT_FOUND.
+
+        Errors: `not_found` for an id that is not one of the caller's visible
+        rows (another user's or tenant's, deleted, expired or not yet due).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def AckDataChange(self, request, context):
-        """Stops the redelivery of a data-change hint to one session.
+        """Stops the redelivery of a data-change hint to one session. An ack
+        naming a session the caller does not own changes nothing and answers
+        like any other.
+
+        Errors: `invalid_argument` for a missing idempotency_key or session_id.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def RegisterPushToken(self, request, context):
-        """Records the caller's push token for one device type.
+        """Records the caller's push token for one device type: one token per
+        (user, device type), a new token replaces the old.
+
+        Errors: `invalid_argument` for an unset device_type or an empty, blank or
+        over-long (4,096 characters) token.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -313,22 +368,34 @@ class NotificationClientServiceServicer:
     def MarkNotifications(self, request, context):
         """Changes the state of the caller's rows: by ids (1-500), or all rows a
         filter selects. Ids that are not the caller's are ignored; `updated`
-        counts only real changes. Every open stream of the user gets the new
-        state (update event) and counts.
+        counts only real changes, so a repeat counts 0. Every open stream of the
+        user gets the new state (update event) and counts.
+
+        Errors: `invalid_argument` for neither or both of ids and all, a filter
+        with ids, more than 500 ids, no mark, a snooze time missing, past or
+        more than 366 days ahead, snooze_until_ms or action_id with another
+        mark, or an action_id the row does not have.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def DeleteNotifications(self, request, context):
-        """Deletes the caller's rows, by ids or by filter, like MarkNotifications.
+        """Deletes the caller's rows, by ids or by filter, like MarkNotifications;
+        every open stream of the user gets their ids in an update event
+        (`deleted_ids`) and the new counts.
+
+        Errors: `invalid_argument` as for MarkNotifications' selection.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetNotification(self, request, context):
-        """One of the caller's rows by store id; NOT_FOUND for anybody else's.
+        """One of the caller's rows by store id.
+
+        Errors: `not_found` for anybody else's id, and for a row deleted,
+        expired or not yet due.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -336,6 +403,8 @@ class NotificationClientServiceServicer:
 
     def GetCounts(self, request, context):
         """The counts of the caller's inbox (or of what a filter selects).
+
+        Errors: `invalid_argument` for a broken filter rule.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -349,7 +418,12 @@ class NotificationClientServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def UpdatePreferences(self, request, context):
-        """Merges rules by (category, channel) into the caller's, or replaces them all.
+        """Merges rules by (category, channel) into the caller's (a rule for a pair
+        the caller already has replaces it), or replaces them all; answers the
+        result.
+
+        Errors: `invalid_argument` for more than 200 rules or a category outside
+        the category rules.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -422,8 +496,10 @@ def add_NotificationClientServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class NotificationClientService:
-    """Called by browsers and apps on the client port with a bearer JWT. The
-    tenant and user always come from the credentials, never from the body.
+    """Called by browsers and apps on the client port (8080) with a bearer JWT.
+    The tenant and user always come from the credentials, never from the body:
+    every call sees and changes only the caller's own rows, and another user's
+    row is `not_found`, never `permission_denied`.
     """
 
     @staticmethod

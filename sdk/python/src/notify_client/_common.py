@@ -33,10 +33,18 @@ class NotifyResult:
     delivered: int
     pending: int
     failed: int
+    # Copies not created because the user's preferences turned the channel off.
+    skipped: int = 0
 
     @classmethod
     def of(cls, request: pb.NotifyRequest, response: pb.NotifyResponse) -> NotifyResult:
-        return cls(request.notification_id, response.delivered, response.pending, response.failed)
+        return cls(
+            request.notification_id,
+            response.delivered,
+            response.pending,
+            response.failed,
+            response.skipped,
+        )
 
 
 @dataclass(frozen=True)

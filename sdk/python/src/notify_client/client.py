@@ -1,4 +1,4 @@
-"""The synchronous producer client: Notify and PublishDataChange with retries.
+"""The synchronous producer client: Notify, PublishDataChange and SetTenantPreferences, retried.
 
 For code that runs in a request handler or a database transaction: each call
 returns or raises within its deadline (``RetryPolicy.deadline`` unless the
@@ -93,6 +93,23 @@ class NotifyClient:
         request = data_change_request(**fields)
         response = self._call(proto.PUBLISH_DATA_CHANGE, request, deadline)
         return DataChangeResult(request.idempotency_key, response.sessions)
+
+    def set_tenant_preferences(
+        self,
+        tenant_id: str,
+        *,
+        defaults: list[pb.PreferenceRule],
+        required_categories: list[str],
+        deadline: float | None = None,
+    ) -> None:
+        """Replaces a tenant's default rules and the categories its users cannot opt out of.
+
+        Retried like Notify: setting the same values twice is harmless.
+        """
+        request = pb.SetTenantPreferencesRequest(
+            tenant_id=tenant_id, defaults=defaults, required_categories=required_categories
+        )
+        self._call(proto.SET_TENANT_PREFERENCES, request, deadline)
 
     def _call(self, method: MethodInfo[REQ, RES], request: REQ, deadline: float | None) -> RES:
         attempts = Attempts(self._policy, self._clock, self._rng, deadline)

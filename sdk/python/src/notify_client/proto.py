@@ -99,3 +99,28 @@ GET_NOTIFICATIONS = method(
 ACK_NOTIFICATION = method(
     CLIENT_SERVICE, "AckNotification", pb.AckNotificationRequest, pb.AckNotificationResponse
 )
+MARK_NOTIFICATIONS = method(
+    CLIENT_SERVICE, "MarkNotifications", pb.MarkNotificationsRequest, pb.MarkNotificationsResponse
+)
+DELETE_NOTIFICATIONS = method(
+    CLIENT_SERVICE,
+    "DeleteNotifications",
+    pb.DeleteNotificationsRequest,
+    pb.DeleteNotificationsResponse,
+)
+GET_NOTIFICATION = method(
+    CLIENT_SERVICE, "GetNotification", pb.GetNotificationRequest, pb.GetNotificationResponse
+)
+GET_COUNTS = method(CLIENT_SERVICE, "GetCounts", pb.GetCountsRequest, pb.GetCountsResponse)
+GET_PREFERENCES = method(
+    CLIENT_SERVICE, "GetPreferences", pb.GetPreferencesRequest, pb.GetPreferencesResponse
+)
+UPDATE_PREFERENCES = method(
+    CLIENT_SERVICE, "UpdatePreferences", pb.UpdatePreferencesRequest, pb.UpdatePreferencesResponse
+)
+SET_TENANT_PREFERENCES = method(
+    INTERNAL_SERVICE,
+    "SetTenantPreferences",
+    pb.SetTenantPreferencesRequest,
+    pb.SetTenantPreferencesResponse,
+)

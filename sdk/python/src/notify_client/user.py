@@ -1,4 +1,4 @@
-"""A user's side of the API (client port): the live stream, the inbox, acks.
+"""A user's side of the API (client port): the live stream, the inbox, its state, preferences.
 
 notifyctl uses it to act as a user; tests and bots can too. Browsers and apps
 use the service's Connect clients instead. Calls are not retried: a person
@@ -61,15 +61,53 @@ class UserClient:
                 raise to_error(exc, meta.headers(), 1) from exc
 
     def get_notifications(
-        self, *, cursor: str = "", limit: int = 0, unread_only: bool = False
+        self,
+        *,
+        cursor: str = "",
+        limit: int = 0,
+        unread_only: bool = False,
+        filter: pb.NotificationFilter | None = None,
     ) -> pb.GetNotificationsResponse:
-        """One page of the inbox, newest first; ``next_cursor`` is empty on the last page."""
-        request = pb.GetNotificationsRequest(cursor=cursor, limit=limit, unread_only=unread_only)
+        """One page of the inbox (or of ``filter``), newest first; ``next_cursor`` is empty last."""
+        request = pb.GetNotificationsRequest(
+            cursor=cursor, limit=limit, unread_only=unread_only, filter=filter
+        )
         return self._unary(proto.GET_NOTIFICATIONS, request)
 
     def ack_notification(self, id: str) -> None:
         """Marks one of the user's rows READ by its store id (``Notification.id``)."""
         self._unary(proto.ACK_NOTIFICATION, pb.AckNotificationRequest(id=id))
+
+    def get_notification(self, id: str) -> pb.Notification:
+        """One of the user's rows by store id; ``NotFound`` for any other id."""
+        return self._unary(proto.GET_NOTIFICATION, pb.GetNotificationRequest(id=id)).notification
+
+    def get_counts(self, filter: pb.NotificationFilter | None = None) -> pb.Counts:
+        """Unread, unseen and total of the inbox, or of what ``filter`` selects."""
+        return self._unary(proto.GET_COUNTS, pb.GetCountsRequest(filter=filter)).counts
+
+    def mark_notifications(
+        self, request: pb.MarkNotificationsRequest
+    ) -> pb.MarkNotificationsResponse:
+        """Changes rows' state by ids or by ``all`` + filter; ``updated`` counts real changes."""
+        return self._unary(proto.MARK_NOTIFICATIONS, request)
+
+    def delete_notifications(
+        self, request: pb.DeleteNotificationsRequest
+    ) -> pb.DeleteNotificationsResponse:
+        """Deletes rows by ids or by ``all`` + filter; ids not the user's are ignored."""
+        return self._unary(proto.DELETE_NOTIFICATIONS, request)
+
+    def get_preferences(self) -> pb.Preferences:
+        """The user's rules, with the tenant's defaults and required categories."""
+        return self._unary(proto.GET_PREFERENCES, pb.GetPreferencesRequest()).preferences
+
+    def update_preferences(
+        self, rules: list[pb.PreferenceRule], *, replace: bool = False
+    ) -> pb.Preferences:
+        """Merges ``rules`` by (category, channel) into the user's, or replaces them all."""
+        request = pb.UpdatePreferencesRequest(rules=rules, replace=replace)
+        return self._unary(proto.UPDATE_PREFERENCES, request).preferences
 
     def _unary(self, method: MethodInfo[REQ, RES], request: REQ) -> RES:
         with ResponseMetadata() as meta:

@@ -1,8 +1,9 @@
-"""notifyctl's commands: send, tail, inbox, mark and health.
+"""notifyctl: the top-level parser, and send, tail and health.
 
-Exit codes (``exits.py``): 0 ok, 1 server error or unreachable, 2 usage
-(bad flags or input, or invalid_argument from the server), 3 unauthenticated,
-4 not found. Every command takes ``--json``.
+The inbox commands (inbox, counts, mark, delete) are in ``inbox.py``,
+preferences in ``prefs.py``. Exit codes (``exits.py``): 0 ok, 1 server error
+or unreachable, 2 usage (bad flags or input, or invalid_argument from the
+server), 3 unauthenticated, 4 not found. Every command takes ``--json``.
 """
 
 from __future__ import annotations
@@ -12,26 +13,25 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from google.protobuf.json_format import Parse as parse_json
 from google.protobuf.json_format import ParseError
 from rich.text import Text
 
-from notify_client.cli import exits, render, values
+from notify_client.cli import exits, inbox, prefs, render, values
 from notify_client.cli import health as health_check
+from notify_client.cli.common import UsageError, as_producer, as_user, json_flag, user_client
 from notify_client.client import NotifyClient
 from notify_client.errors import NotifyError
 from notify_client.payload import CHANNELS, SEVERITIES, new_key, notify_request
 from notify_client.proto import pb
 from notify_client.retry import RetryPolicy
-from notify_client.user import UserClient, dev_token
 
 Command = Callable[[argparse.Namespace], int]
 
 EPILOG = """\
 exit codes: 0 ok, 1 server error or unreachable, 2 usage (or invalid_argument),
-3 unauthenticated, 4 not found
+3 unauthenticated, 4 not found (an id that is not the user's)
 
 environment: NOTIFY_INTERNAL_URL (default http://localhost:8081),
 NOTIFY_CLIENT_URL (http://localhost:8080), NOTIFY_METRICS_URL
@@ -39,30 +39,8 @@ NOTIFY_CLIENT_URL (http://localhost:8080), NOTIFY_METRICS_URL
 """
 
 
-def _common() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--json", action="store_true", help="print JSON, one document a line")
-    return common
-
-
-def _as_user(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("credentials (client port)")
-    group.add_argument(
-        "--client-url",
-        default=os.environ.get("NOTIFY_CLIENT_URL", "http://localhost:8080"),
-        help="client port base URL (NOTIFY_CLIENT_URL)",
-    )
-    group.add_argument(
-        "--token",
-        default=os.environ.get("NOTIFY_TOKEN"),
-        help="a user's JWT (NOTIFY_TOKEN); else a dev token from --user/--tenant",
-    )
-    group.add_argument("--user", default="user-alice", help="dev-mode user (default user-alice)")
-    group.add_argument("--tenant", default="acme", help="dev-mode tenant (default acme)")
-
-
 def parser() -> argparse.ArgumentParser:
-    common = _common()
+    common = json_flag()
     top = argparse.ArgumentParser(
         prog="notifyctl",
         description="Send, watch and manage notify notifications from a terminal.",
@@ -78,12 +56,7 @@ def parser() -> argparse.ArgumentParser:
         description="Send a notification. Flags for every field, or --stdin for a "
         "NotifyRequest as JSON (the HTTP API's form, e.g. the README's curl body).",
     )
-    send.add_argument(
-        "--internal-url",
-        default=os.environ.get("NOTIFY_INTERNAL_URL", "http://localhost:8081"),
-        help="internal port base URL (NOTIFY_INTERNAL_URL)",
-    )
-    send.add_argument("--internal-token", help="internal token (default NOTIFY_INTERNAL_TOKEN)")
+    as_producer(send)
     send.add_argument("--deadline", type=values.duration, default=5.0, help="total, with retries")
     send.add_argument("--stdin", action="store_true", help="read a NotifyRequest as JSON")
     send.add_argument("--tenant", help="tenant id (required without --stdin)")
@@ -123,7 +96,7 @@ def parser() -> argparse.ArgumentParser:
     tail = commands.add_parser(
         "tail", parents=[common], help="watch a user's live events (StreamEvents)"
     )
-    _as_user(tail)
+    as_user(tail)
     tail.add_argument("--resume-token", default="", help="replay what came after this event")
     tail.add_argument("--count", type=int, default=0, help="exit after this many events")
     tail.add_argument(
@@ -131,22 +104,8 @@ def parser() -> argparse.ArgumentParser:
     )
     tail.set_defaults(run=cmd_tail)
 
-    inbox = commands.add_parser(
-        "inbox", parents=[common], help="list a user's notifications (GetNotifications)"
-    )
-    _as_user(inbox)
-    inbox.add_argument("--limit", type=int, default=20, help="rows a page (at most 100)")
-    inbox.add_argument("--cursor", default="", help="the next page, from a previous listing")
-    inbox.add_argument("--unread", action="store_true", help="unread rows only")
-    inbox.add_argument("--all", action="store_true", help="follow every page")
-    inbox.set_defaults(run=cmd_inbox)
-
-    mark = commands.add_parser(
-        "mark", parents=[common], help="mark a user's notifications read (AckNotification)"
-    )
-    _as_user(mark)
-    mark.add_argument("ids", nargs="+", metavar="ID", help="store ids, as inbox lists them")
-    mark.set_defaults(run=cmd_mark)
+    inbox.add_commands(commands, common)
+    prefs.add_commands(commands, common)
 
     health = commands.add_parser("health", parents=[common], help="readiness and a metrics summary")
     health.add_argument(
@@ -172,15 +131,6 @@ def run(argv: Sequence[str]) -> int:
         return exits.USAGE
     except KeyboardInterrupt:
         return exits.OK
-
-
-class UsageError(Exception):
-    """Input notifyctl refuses before calling the server."""
-
-
-def _user_client(args: argparse.Namespace) -> UserClient:
-    token = args.token or dev_token(args.user, args.tenant)
-    return UserClient(args.client_url, token=token)
 
 
 _PAYLOAD_FLAGS = (
@@ -252,22 +202,23 @@ def cmd_send(args: argparse.Namespace) -> int:
     policy = RetryPolicy(deadline=args.deadline)
     with NotifyClient(args.internal_url, token=args.internal_token, retry=policy) as client:
         result = client.send(request)
+    # skipped only when preferences skipped some, as the server answers it.
     if args.json:
-        render.print_json(
-            {
-                "notificationId": result.notification_id,
-                "delivered": result.delivered,
-                "pending": result.pending,
-                "failed": result.failed,
-            }
-        )
+        answer = {
+            "notificationId": result.notification_id,
+            "delivered": result.delivered,
+            "pending": result.pending,
+            "failed": result.failed,
+        }
+        render.print_json(answer | ({"skipped": result.skipped} if result.skipped else {}))
     else:
         users = len(request.user_ids)
+        skipped = f", skipped {result.skipped}" if result.skipped else ""
         render.out.print(
             Text(
                 f"sent {result.notification_id} to {users} user{'s' * (users != 1)}: "
                 f"delivered {result.delivered}, pending {result.pending}, "
-                f"failed {result.failed}"
+                f"failed {result.failed}{skipped}"
             )
         )
     return exits.OK
@@ -275,7 +226,7 @@ def cmd_send(args: argparse.Namespace) -> int:
 
 def cmd_tail(args: argparse.Namespace) -> int:
     seen = 0
-    with _user_client(args) as client:
+    with user_client(args) as client:
         events = client.stream_events(resume_token=args.resume_token)
         try:
             for number, event in enumerate(events):
@@ -295,55 +246,6 @@ def cmd_tail(args: argparse.Namespace) -> int:
                         break
         finally:
             events.close()  # type: ignore[attr-defined]
-    return exits.OK
-
-
-def cmd_inbox(args: argparse.Namespace) -> int:
-    with _user_client(args) as client:
-        cursor = args.cursor
-        pages: list[pb.GetNotificationsResponse] = []
-        while True:
-            page = client.get_notifications(
-                cursor=cursor, limit=args.limit, unread_only=args.unread
-            )
-            pages.append(page)
-            cursor = page.next_cursor
-            if not (args.all and cursor):
-                break
-    last = pages[-1]
-    rows = [n for page in pages for n in page.notifications]
-    if args.json:
-        combined = pb.GetNotificationsResponse(
-            notifications=rows, next_cursor=last.next_cursor, unread_count=last.unread_count
-        )
-        body: dict[str, Any] = render.as_json(combined)
-        body.setdefault("notifications", [])
-        body.setdefault("unreadCount", 0)
-        render.print_json(body)
-        return exits.OK
-    if rows:
-        render.out.print(render.inbox_table(pb.GetNotificationsResponse(notifications=rows)))
-    footer = f"{len(rows)} shown, {last.unread_count} unread"
-    if last.next_cursor:
-        footer += f"; next page: --cursor {last.next_cursor}"
-    render.note(footer)
-    return exits.OK
-
-
-def cmd_mark(args: argparse.Namespace) -> int:
-    # AckNotification (read) one id at a time; MarkNotifications generalizes it.
-    with _user_client(args) as client:
-        for i, store_id in enumerate(args.ids):
-            try:
-                client.ack_notification(store_id)
-            except NotifyError:
-                if i and not args.json:
-                    render.note(f"marked read: {', '.join(args.ids[:i])}")
-                raise
-    if args.json:
-        render.print_json({"read": list(args.ids)})
-    else:
-        render.out.print(Text(f"marked read: {', '.join(args.ids)}"))
     return exits.OK
 
 

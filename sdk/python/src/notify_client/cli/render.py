@@ -29,9 +29,13 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 _SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "success": "green", "info": "cyan"}
 
 
-def as_json(message: Message) -> dict[str, Any]:
-    """The proto JSON form (camelCase, as the HTTP API speaks it)."""
-    return MessageToDict(message)
+def as_json(message: Message, *, defaults: bool = False) -> dict[str, Any]:
+    """The proto JSON form (camelCase, as the HTTP API speaks it).
+
+    ``defaults`` prints zero values too, as the server's Connect JSON does for
+    counts (``{"unread":0,...}``): a script reads a key without a fallback.
+    """
+    return MessageToDict(message, always_print_fields_with_no_presence=defaults)
 
 
 def print_json(value: Mapping[str, Any]) -> None:
@@ -39,12 +43,13 @@ def print_json(value: Mapping[str, Any]) -> None:
     sys.stdout.flush()
 
 
-def error(problem: NotifyError | str, *, json_mode: bool) -> None:
+def error(problem: NotifyError | str, *, json_mode: bool, code: str = "usage") -> None:
+    """An error line on stderr; ``code`` names a problem notifyctl found itself."""
     if json_mode:
         if isinstance(problem, NotifyError):
             body = {"code": problem.code.value, "message": problem.message}
         else:
-            body = {"code": "usage", "message": problem}
+            body = {"code": code, "message": problem}
         sys.stderr.write(json.dumps({"error": body}) + "\n")
     else:
         err.print(Text(f"notifyctl: {problem}", style="red"))

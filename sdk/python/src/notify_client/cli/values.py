@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,6 +38,19 @@ def instant(text: str) -> float:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.timestamp()
+
+
+def later(text: str) -> Callable[[float], float]:
+    """A moment from a duration (``1h``: from now) or an instant; applied to now when sent.
+
+    A bare number is epoch seconds, as for ``instant``: a duration needs its unit.
+    """
+    match = _DURATION.match(text.strip())
+    if match and match[2]:
+        seconds = duration(text)
+        return lambda now: now + seconds
+    moment = instant(text)
+    return lambda now: moment
 
 
 def action(text: str) -> Action:
