@@ -5,7 +5,9 @@ it (a handler, or connect-python rejecting malformed input), so the metrics
 count protocol errors too:
 - Connect unary: the HTTP status, and the ``code`` of the JSON error body;
 - Connect streaming: the end-of-stream frame (flag 0x02) JSON;
-- gRPC: the ``grpc-status`` trailer; gRPC-Web: the trailer frame (flag 0x80).
+- gRPC: the ``grpc-status`` trailer; gRPC-Web: the trailer frame (flag 0x80);
+- Server-Sent Events (protocol ``sse``): the HTTP status, then the data of the
+  stream's ``end`` event (Connect's end-of-stream JSON).
 It also surfaces ``http.disconnect`` to the request's RequestInfo, so a stream
 ends the moment its client goes away instead of at its next write.
 """
@@ -49,6 +51,8 @@ _HTTP_CODES = {
 _MAX_END_FRAME = 64 * 1024
 
 _REQUEST_ID_HEADER = b"x-request-id"
+
+_SSE_END = b"event: end\ndata: "
 
 rpc_log = logging.getLogger("notify.rpc")
 
@@ -101,6 +105,11 @@ class Outcome:
             if not more:
                 self.code = _json_code(self._error_body) or self.code
             return
+        if self.protocol == "sse":
+            # The SSE transport writes its end event as the body's last chunk.
+            if not more and body.startswith(_SSE_END):
+                self.code = _end_code(body[len(_SSE_END) :])
+            return
         if not self._enveloped:
             return
         flags = body[0] if body else 0
@@ -111,12 +120,17 @@ class Outcome:
                     self.code = _grpc_code(value.strip())
         elif self.protocol == "connect" and flags & 0x02:
             # 0x03 is an end-stream frame compressed with the response encoding.
-            try:
-                end = json.loads(_end_payload(body, flags))
-            except ValueError:
-                return
-            error = end.get("error") if isinstance(end, dict) else None
-            self.code = error.get("code", "unknown") if isinstance(error, dict) else "ok"
+            self.code = _end_code(_end_payload(body, flags)) or self.code
+
+
+def _end_code(payload: bytes) -> str:
+    """The code of Connect's end-of-stream JSON: ``{}`` is ok; "" if it is not JSON."""
+    try:
+        end = json.loads(payload)
+    except ValueError:
+        return ""
+    error = end.get("error") if isinstance(end, dict) else None
+    return str(error.get("code", "unknown")) if isinstance(error, dict) else "ok"
 
 
 def _end_payload(frame: bytes, flags: int) -> bytes:
@@ -147,8 +161,16 @@ def _json_code(body: bytes) -> str | None:
 
 
 class ObservedApp:
-    def __init__(self, app: ASGIApp, metrics: Metrics, procedures: Iterable[str]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        metrics: Metrics,
+        procedures: Iterable[str],
+        *,
+        event_streams: Iterable[str] = (),
+    ) -> None:
         self._app = app
+        self._event_streams = frozenset(event_streams)  # paths served as Server-Sent Events
         self._requests = metrics.rpc_requests
         self._duration = metrics.rpc_duration
         self._procedures = frozenset(procedures)
@@ -170,7 +192,9 @@ class ObservedApp:
                 request_id = value.decode("latin-1")[:128]
         info = RequestInfo(request_id or os.urandom(8).hex())
         rid = info.request_id.encode("latin-1")
-        outcome = Outcome(protocol_of(scope["method"], content_type))
+        outcome = Outcome(
+            "sse" if path in self._event_streams else protocol_of(scope["method"], content_type)
+        )
 
         async def observed_receive() -> Message:
             message: Message = await receive()

@@ -153,7 +153,11 @@ class LiveStream:
         latency = self._metrics.delivery_latency
         try:
             # The handshake, then the badge: a client is right from its first events.
-            handshake = await session.next()
+            try:
+                handshake = await session.next()
+            except SessionClosed as closed:  # closed at once (shutdown, or the client went)
+                _raise_for(closed.reason)
+                return
             assert isinstance(handshake, Heartbeat)  # a new session's first event
             yield handshake
             sent_heartbeat.inc()
@@ -192,10 +196,8 @@ class LiveStream:
                 try:
                     event = await session.next()
                 except SessionClosed as closed:
-                    error = _CLOSE_ERRORS.get(closed.reason)
-                    if error is None:
-                        return
-                    raise error() from None
+                    _raise_for(closed.reason)
+                    return
                 if isinstance(event, NotificationPush):
                     row = event.notification
                     if row.id in replayed:
@@ -224,3 +226,10 @@ class LiveStream:
                 yield event
         finally:
             session.close(CloseReason.CLIENT_GONE)
+
+
+def _raise_for(reason: CloseReason) -> None:
+    """The error a transport reports for a session closed for ``reason``; None: a clean end."""
+    error = _CLOSE_ERRORS.get(reason)
+    if error is not None:
+        raise error()
