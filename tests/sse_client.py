@@ -40,7 +40,12 @@ class EventStream:
         base: str,
         headers: dict[str, str] | None = None,
         params: dict[str, str] | None = None,
+        *,
+        owns_client: bool = False,
     ) -> None:
+        # httpx ends an HTTP/2 response without resetting its stream, so a test
+        # that must hang up on the server closes the connection: its own client.
+        self._client = client if owns_client else None
         self._cm = client.stream("GET", base + EVENTS_PATH, headers=headers, params=params)
         self.response = self._cm.__enter__()
         self.status = self.response.status_code
@@ -106,3 +111,11 @@ class EventStream:
 
     def close(self) -> None:
         self._cm.__exit__(None, None, None)
+        if self._client is not None:
+            self._client.close()
+
+    def __enter__(self) -> EventStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -10,6 +10,12 @@ count protocol errors too:
   stream's ``end`` event (Connect's end-of-stream JSON).
 It also surfaces ``http.disconnect`` to the request's RequestInfo, so a stream
 ends the moment its client goes away instead of at its next write.
+
+Credentials never reach a log: the RPC line has the path without its query,
+and an ``access_token`` query parameter (Server-Sent Events) is redacted in
+the scope the HTTP servers keep, before any response starts, so their access
+logs (when an operator turns them on) cannot write it either. The app below
+still reads the real value from its own copy of the scope.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import json
 import logging
 import os
 import time
+import urllib.parse
 import zlib
 from collections.abc import Iterable
 from typing import Any
@@ -55,6 +62,20 @@ _REQUEST_ID_HEADER = b"x-request-id"
 _SSE_END = b"event: end\ndata: "
 
 rpc_log = logging.getLogger("notify.rpc")
+
+_SECRET_PARAMETERS = frozenset({"access_token"})
+
+
+def redact_query(query: bytes) -> bytes:
+    """The query string with the value of every credential parameter replaced."""
+    fields = query.split(b"&")
+    redacted = False
+    for index, field in enumerate(fields):
+        name = field.partition(b"=")[0]
+        if urllib.parse.unquote_plus(name.decode("latin-1")) in _SECRET_PARAMETERS:
+            fields[index] = name + b"=REDACTED"
+            redacted = True
+    return b"&".join(fields) if redacted else query
 
 
 def protocol_of(method: str, content_type: str) -> str:
@@ -182,6 +203,12 @@ class ObservedApp:
             return
         started = time.perf_counter()
         path = scope["path"]
+        query = scope.get("query_string", b"")
+        if query:
+            redacted = redact_query(query)
+            if redacted is not query:
+                scope["query_string"] = redacted  # what the servers' access logs read
+                scope = {**scope, "query_string": query}  # what the app reads
         procedure = path if path in self._procedures else "unknown"
         content_type = ""
         request_id = ""

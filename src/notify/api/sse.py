@@ -97,7 +97,10 @@ def parse_request(headers: list[tuple[bytes, bytes]], query_string: bytes) -> Ev
     """The request's credentials and StreamEvents fields; InvalidArgument if ambiguous."""
     try:
         fields = urllib.parse.parse_qsl(
-            query_string.decode("utf-8"), keep_blank_values=True, max_num_fields=_MAX_QUERY_FIELDS
+            query_string.decode("utf-8"),
+            keep_blank_values=True,
+            max_num_fields=_MAX_QUERY_FIELDS,
+            errors="strict",  # a percent-encoded value must be UTF-8 too
         )
     except (UnicodeDecodeError, ValueError):
         raise InvalidArgument(
@@ -219,12 +222,36 @@ class EventStreamApp:
         except Exception as exc:
             await _send_error(send, to_connect_error(exc), retry_after=retry_after_header(exc))
             return
-        watcher = asyncio.create_task(_close_on_disconnect(receive, stream))
+        await self._serve_until_gone(stream, receive, send)
+
+    async def _serve_until_gone(self, stream: LiveStream, receive: Receive, send: Send) -> None:
+        """Serves the stream; the moment the client goes away, the session ends and so do we.
+
+        Hanging up cancels whatever the response is waiting on: over HTTP/2,
+        hypercorn never completes a write (or the end of a body) for a
+        connection that has closed, so a response must not write after that.
+        """
+        task = asyncio.current_task()
+        assert task is not None
+        serving = True
+        watcher = asyncio.create_task(_until_disconnect(receive))
+
+        def hang_up(done: asyncio.Task[None]) -> None:
+            stream.close()
+            if serving and not done.cancelled():
+                task.cancel()
+
+        watcher.add_done_callback(hang_up)
         try:
             await self._serve(stream, send)
+        except asyncio.CancelledError:
+            if not watcher.done() or watcher.cancelled():
+                raise  # not the hang-up: the server is cancelling this request
+            task.uncancel()
         finally:
-            stream.close()
+            serving = False
             watcher.cancel()
+            stream.close()
 
     async def _open(self, scope: Scope) -> LiveStream:
         request = parse_request(scope["headers"], scope.get("query_string", b""))
@@ -278,13 +305,10 @@ class EventStreamApp:
         await send({"type": "http.response.body", "body": end_bytes(error), "more_body": False})
 
 
-async def _close_on_disconnect(receive: Receive, stream: LiveStream) -> None:
-    """Reads the request side until the client goes away, then ends the stream at once."""
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            stream.close()
-            return
+async def _until_disconnect(receive: Receive) -> None:
+    """Reads the request side until the client goes away (``http.disconnect``)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 async def _send_error(
