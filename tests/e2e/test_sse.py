@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import signal
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -17,6 +18,7 @@ from google.rpc.error_details_pb2 import RetryInfo
 from prometheus_client.parser import text_string_to_metric_families
 
 from notify.core.ratelimit import Rate
+from tests.e2e.test_process import Notifyd
 from tests.sse_client import EventStream, SSEvent
 from tests.support import (
     ConnectStream,
@@ -563,3 +565,42 @@ def test_access_token_is_never_logged(
     # Where a server's access log is on, it shows the parameter, redacted.
     access = [r.getMessage() for r in server_side if r.name == "uvicorn.access"]
     assert all("access_token=REDACTED" in line for line in access if "access_token" in line)
+
+
+def test_sigterm_ends_event_streams_and_the_token_is_in_no_log_line() -> None:
+    """The real notifyd, outside dev mode: a JWT in access_token, then SIGTERM."""
+    secret = "s" * 40
+    notifyd = Notifyd(
+        NOTIFY_AUTH_DEV_MODE="false",
+        NOTIFY_AUTH_JWT_SECRET=secret,
+        NOTIFY_INTERNAL_TOKEN="i" * 40,
+        NOTIFY_SHUTDOWN_TIMEOUT="10s",
+    )
+    try:
+        started = notifyd.wait_for_log("notify started")
+        base = f"http://127.0.0.1:{started['client_port']}"
+        token = make_jwt(secret=secret)
+        with httpx.Client(timeout=10) as http:
+            refused = http.get(f"{base}/v1/events?access_token={token}x")
+            assert refused.status_code == 401
+            with EventStream(http, base, {}, {"access_token": token}) as stream:
+                assert stream.next().event == "heartbeat"
+                notifyd.proc.send_signal(signal.SIGTERM)
+                assert stream.until_end() == {
+                    "error": {
+                        "code": "unavailable",
+                        "message": "server is shutting down; reconnect",
+                    }
+                }
+        assert notifyd.proc.wait(timeout=15) == 0
+        notifyd.wait_for_log("notify stopped")
+    finally:
+        notifyd.stop()
+    lines = [json.loads(line) for line in notifyd.log]
+    events = [line for line in lines if line.get("procedure") == "/v1/events"]
+    assert {(line["protocol"], line["code"]) for line in events} == {
+        ("sse", "unauthenticated"),
+        ("sse", "unavailable"),
+    }
+    signature = token.rsplit(".", 1)[1]
+    assert not [line for line in notifyd.log if signature in line or "access_token" in line]
