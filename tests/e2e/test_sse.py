@@ -490,6 +490,14 @@ def test_the_stream_ends_when_the_client_goes_away(
     stream.close()
     eventually(lambda: open_sessions(server) == 0, what="the session to close")
     assert metric(server, http, "notify_streams_open", device_type="unspecified") == 0
+    # The response itself is over too (over HTTP/2 it must not wait on a dead connection).
+    assert server.server is not None
+    client_listener = server.server._api_listeners[0]
+
+    async def idle() -> bool:
+        return client_listener.idle()
+
+    eventually(lambda: server.call(idle()), what="the client port to have no connection left")
     eventually(
         lambda: (
             metric(

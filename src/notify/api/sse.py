@@ -238,7 +238,10 @@ class EventStreamApp:
 
         def hang_up(done: asyncio.Task[None]) -> None:
             stream.close()
-            if serving and not done.cancelled():
+            if done.cancelled():
+                return  # we are done: the watcher was stopped
+            done.exception()  # a request side that failed (a body cut off) is a hang-up too
+            if serving:
                 task.cancel()
 
         watcher.add_done_callback(hang_up)
