@@ -36,6 +36,7 @@ from notify.api.limits import (
     internal_token_precheck,
 )
 from notify.api.observe import ObservedApp
+from notify.api.sse import EVENTS_PATH, EventStreamApp
 from notify.auth import ClientAuthenticator, InternalAuthenticator
 from notify.config import Config
 from notify.core.clock import Clock, SystemClock
@@ -56,6 +57,7 @@ from notify.realtime.factory import BusDriver, build_bus
 from notify.realtime.hub import CloseReason, Hub, Session
 from notify.realtime.relay import LiveRelay
 from notify.service.dispatcher import Dispatcher, DispatchPolicy
+from notify.service.live import LiveStreams
 from notify.service.notifier import Notifier
 from notify.service.scheduler import Scheduler
 from notify.store import Store
@@ -161,6 +163,7 @@ class NotifyServer:
             body_timeout=config.http_body_timeout,
         )
         # --- end hardening
+        client_limiter = RateLimiter(config.rate_limit_client, self.clock, what="calls per user")
         client_app = NotificationClientServiceASGIApplication(
             ClientService(
                 self.notifier,
@@ -174,7 +177,7 @@ class NotifyServer:
                 authenticate_async=lambda headers: client_auth.authenticate_async(
                     headers.get("authorization")
                 ),
-                limiter=RateLimiter(config.rate_limit_client, self.clock, what="calls per user"),
+                limiter=client_limiter,
             ),
             read_max_bytes=config.max_request_bytes,
             compressions=gzip,
@@ -191,10 +194,20 @@ class NotifyServer:
         internal_precheck = None if config.dev_mode else internal_token_precheck
         client_rpcs = _procedures("NotificationClientService")
         internal_rpcs = _procedures("NotificationInternalService")
+        # --- Server-Sent Events: GET /v1/events beside the Connect app, same stream code.
+        events_app = EventStreamApp(
+            client_app,
+            LiveStreams(
+                self.notifier, self.metrics, self.clock, enabled=config.live_connections_enabled
+            ),
+            client_auth.authenticate_async,
+            client_limiter,
+        )
         self._client_app = ObservedApp(
-            LimitsMiddleware(client_app, limits, bearer_precheck, procedures=client_rpcs),
+            LimitsMiddleware(events_app, limits, bearer_precheck, procedures=client_rpcs),
             self.metrics,
-            client_rpcs,
+            [*client_rpcs, EVENTS_PATH],
+            event_streams=[EVENTS_PATH],
         )
         self._internal_app = ObservedApp(
             LimitsMiddleware(internal_app, limits, internal_precheck, procedures=internal_rpcs),

@@ -51,6 +51,8 @@ ALLOWED_HEADERS = (
     "X-Grpc-Web",
     "X-User-Agent",
     "X-Request-Id",
+    # Server-Sent Events read with fetch (not EventSource) resume with it.
+    "Last-Event-ID",
 )
 
 # What those clients read off a response: gRPC-Web puts the status in headers

@@ -5,9 +5,17 @@ it (a handler, or connect-python rejecting malformed input), so the metrics
 count protocol errors too:
 - Connect unary: the HTTP status, and the ``code`` of the JSON error body;
 - Connect streaming: the end-of-stream frame (flag 0x02) JSON;
-- gRPC: the ``grpc-status`` trailer; gRPC-Web: the trailer frame (flag 0x80).
+- gRPC: the ``grpc-status`` trailer; gRPC-Web: the trailer frame (flag 0x80);
+- Server-Sent Events (protocol ``sse``): the HTTP status, then the data of the
+  stream's ``end`` event (Connect's end-of-stream JSON).
 It also surfaces ``http.disconnect`` to the request's RequestInfo, so a stream
 ends the moment its client goes away instead of at its next write.
+
+Credentials never reach a log: the RPC line has the path without its query,
+and an ``access_token`` query parameter (Server-Sent Events) is redacted in
+the scope the HTTP servers keep, before any response starts, so their access
+logs (when an operator turns them on) cannot write it either. The app below
+still reads the real value from its own copy of the scope.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ import json
 import logging
 import os
 import time
+import urllib.parse
 import zlib
 from collections.abc import Iterable
 from typing import Any
@@ -50,7 +59,23 @@ _MAX_END_FRAME = 64 * 1024
 
 _REQUEST_ID_HEADER = b"x-request-id"
 
+_SSE_END = b"event: end\ndata: "
+
 rpc_log = logging.getLogger("notify.rpc")
+
+_SECRET_PARAMETERS = frozenset({"access_token"})
+
+
+def redact_query(query: bytes) -> bytes:
+    """The query string with the value of every credential parameter replaced."""
+    fields = query.split(b"&")
+    redacted = False
+    for index, field in enumerate(fields):
+        name = field.partition(b"=")[0]
+        if urllib.parse.unquote_plus(name.decode("latin-1")) in _SECRET_PARAMETERS:
+            fields[index] = name + b"=REDACTED"
+            redacted = True
+    return b"&".join(fields) if redacted else query
 
 
 def protocol_of(method: str, content_type: str) -> str:
@@ -101,6 +126,11 @@ class Outcome:
             if not more:
                 self.code = _json_code(self._error_body) or self.code
             return
+        if self.protocol == "sse":
+            # The SSE transport writes its end event as the body's last chunk.
+            if not more and body.startswith(_SSE_END):
+                self.code = _end_code(body[len(_SSE_END) :])
+            return
         if not self._enveloped:
             return
         flags = body[0] if body else 0
@@ -111,12 +141,17 @@ class Outcome:
                     self.code = _grpc_code(value.strip())
         elif self.protocol == "connect" and flags & 0x02:
             # 0x03 is an end-stream frame compressed with the response encoding.
-            try:
-                end = json.loads(_end_payload(body, flags))
-            except ValueError:
-                return
-            error = end.get("error") if isinstance(end, dict) else None
-            self.code = error.get("code", "unknown") if isinstance(error, dict) else "ok"
+            self.code = _end_code(_end_payload(body, flags)) or self.code
+
+
+def _end_code(payload: bytes) -> str:
+    """The code of Connect's end-of-stream JSON: ``{}`` is ok; "" if it is not JSON."""
+    try:
+        end = json.loads(payload)
+    except ValueError:
+        return ""
+    error = end.get("error") if isinstance(end, dict) else None
+    return str(error.get("code", "unknown")) if isinstance(error, dict) else "ok"
 
 
 def _end_payload(frame: bytes, flags: int) -> bytes:
@@ -147,8 +182,16 @@ def _json_code(body: bytes) -> str | None:
 
 
 class ObservedApp:
-    def __init__(self, app: ASGIApp, metrics: Metrics, procedures: Iterable[str]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        metrics: Metrics,
+        procedures: Iterable[str],
+        *,
+        event_streams: Iterable[str] = (),
+    ) -> None:
         self._app = app
+        self._event_streams = frozenset(event_streams)  # paths served as Server-Sent Events
         self._requests = metrics.rpc_requests
         self._duration = metrics.rpc_duration
         self._procedures = frozenset(procedures)
@@ -160,6 +203,12 @@ class ObservedApp:
             return
         started = time.perf_counter()
         path = scope["path"]
+        query = scope.get("query_string", b"")
+        if query:
+            redacted = redact_query(query)
+            if redacted is not query:
+                scope["query_string"] = redacted  # what the servers' access logs read
+                scope = {**scope, "query_string": query}  # what the app reads
         procedure = path if path in self._procedures else "unknown"
         content_type = ""
         request_id = ""
@@ -170,7 +219,9 @@ class ObservedApp:
                 request_id = value.decode("latin-1")[:128]
         info = RequestInfo(request_id or os.urandom(8).hex())
         rid = info.request_id.encode("latin-1")
-        outcome = Outcome(protocol_of(scope["method"], content_type))
+        outcome = Outcome(
+            "sse" if path in self._event_streams else protocol_of(scope["method"], content_type)
+        )
 
         async def observed_receive() -> Message:
             message: Message = await receive()
