@@ -36,6 +36,7 @@ from notify.core.model import (
 )
 from notify.core.preferences import PreferenceRule, Preferences, TenantPreferences, merge_rules
 from notify.store import (
+    MAX_DEVICES_PER_TYPE,
     TOO_FAR_BEHIND,
     Changed,
     Deleted,
@@ -95,7 +96,7 @@ class MemoryStore:
         self._by_key: dict[_RowKey, Notification] = {}
         self._by_id: dict[str, Notification] = {}
         self._inboxes: dict[tuple[str, str], _Inbox] = {}
-        self._devices: dict[tuple[str, str], dict[DeviceType, Device]] = {}
+        self._devices: dict[tuple[str, str], dict[tuple[DeviceType, str], Device]] = {}
         # (due_at_ms, row id): stale entries are skipped when popped.
         self._due: list[tuple[int, str]] = []
         self._outbox: dict[str, _OutboxEntry] = {}  # row id -> what is left to send
@@ -412,13 +413,23 @@ class MemoryStore:
         return inbox.changes[-1].seq if inbox is not None and inbox.changes else 0
 
     async def upsert_device(self, device: Device) -> None:
-        self._devices.setdefault((device.tenant_id, device.user_id), {})[device.device_type] = (
-            device
-        )
+        mine = self._devices.setdefault((device.tenant_id, device.user_id), {})
+        mine[(device.device_type, device.token)] = device
+        of_type = [d for d in mine.values() if d.device_type is device.device_type]
+        if len(of_type) > MAX_DEVICES_PER_TYPE:
+            of_type.sort(key=lambda d: (d.updated_at_ms, d.token), reverse=True)
+            for old in of_type[MAX_DEVICES_PER_TYPE:]:
+                del mine[(old.device_type, old.token)]
+
+    async def delete_device(
+        self, tenant_id: str, user_id: str, device_type: DeviceType, token: str
+    ) -> bool:
+        mine = self._devices.get((tenant_id, user_id), {})
+        return mine.pop((device_type, token), None) is not None
 
     async def list_devices(self, tenant_id: str, user_id: str) -> list[Device]:
         devices = self._devices.get((tenant_id, user_id), {})
-        return [devices[kind] for kind in sorted(devices)]
+        return [devices[key] for key in sorted(devices)]
 
     def gauges(self) -> Gauges:
         return {}
