@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from notify.core.ratelimit import Rate
+from notify.delivery.vapid import check_subject, load_private_key
 
 # Token buckets (notify.core.ratelimit): generous enough that no real client or
 # producer meets them, low enough that one runaway caller cannot starve the rest.
@@ -89,6 +90,10 @@ class Config:
     preferences_url: str = ""
     webhook_secret: str = ""
     webhook_allow_private: bool = False
+    webpush_vapid_private_key: str = ""
+    webpush_subject: str = ""
+    webpush_allow_insecure: bool = False
+    webpush_ttl: float = 24 * 3600.0
 
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
@@ -113,6 +118,7 @@ MIN_SECRET_BYTES = 32
 # shipped placeholder is marked with this prefix.
 PLACEHOLDER_MARK = "CHANGE-ME"
 _LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+MAX_WEBPUSH_TTL_S = 28 * 24 * 3600
 
 
 def parse_duration(text: str) -> float:
@@ -291,6 +297,19 @@ def parse_webhook_secret(text: str) -> str:
     if len(key) < 24:
         raise ValueError("must be at least 24 bytes (openssl rand -base64 32 makes one)")
     return secret
+
+
+def parse_vapid_private_key(text: str) -> str:
+    """Checked at load (the message never shows the key); loaded by notify.delivery.vapid."""
+    load_private_key(text)
+    return text.strip()
+
+
+def parse_webpush_ttl(text: str) -> float:
+    seconds = parse_duration(text)
+    if seconds > MAX_WEBPUSH_TTL_S:
+        raise ValueError("must be at most 28 days (push services keep a push no longer)")
+    return seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -511,6 +530,22 @@ VARIABLES: tuple[Variable, ...] = (
     Variable(
         "NOTIFY_WEBHOOK_ALLOW_PRIVATE", "webhook_allow_private", parse_bool, "false",
         "allow webhooks to loopback, private and link-local addresses",
+    ),
+    Variable(
+        "NOTIFY_WEBPUSH_VAPID_PRIVATE_KEY", "webpush_vapid_private_key", parse_vapid_private_key,
+        "(unset: no web push)", "VAPID P-256 private key, PEM or base64url (notifyd vapid-keys)",
+    ),
+    Variable(
+        "NOTIFY_WEBPUSH_SUBJECT", "webpush_subject", check_subject, "(required with the key)",
+        "VAPID contact the push services see: mailto:ops@example.com or https://...",
+    ),
+    Variable(
+        "NOTIFY_WEBPUSH_TTL", "webpush_ttl", parse_webpush_ttl, "24h",
+        "how long a push service keeps a push for an offline browser (a row's expiry shortens it)",
+    ),
+    Variable(
+        "NOTIFY_WEBPUSH_ALLOW_INSECURE", "webpush_allow_insecure", parse_bool, "false",
+        "accept http:// subscription endpoints on loopback and send to them (tests only)",
     ),
 )  # fmt: skip
 # The older name of NOTIFY_BIND_HOST, still read; setting both to different values is an error.
