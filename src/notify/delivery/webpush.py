@@ -93,14 +93,25 @@ def payload(row: Notification) -> bytes:
         document[drop] = "" if drop == "image" else []
         encoded = orjson.dumps(document)
     for field in ("body", "title"):
-        while len(encoded) > MAX_PLAINTEXT_BYTES and document[field]:
-            over = len(encoded) - MAX_PLAINTEXT_BYTES
-            text: str = document[field].removesuffix("…")
-            # Every character is at least one byte; the ellipsis takes three.
-            keep = len(text) - over - 3
-            document[field] = text[:keep] + "…" if keep > 0 else ""
-            encoded = orjson.dumps(document)
+        if len(encoded) <= MAX_PLAINTEXT_BYTES:
+            break
+        encoded = _cut(document, field)
     return encoded
+
+
+def _cut(document: dict[str, Any], field: str) -> bytes:
+    """The document with ``field`` cut to the longest prefix (and "…") that fits, or emptied."""
+    text: str = document[field]
+    low, high = 0, len(text)  # the longest fitting prefix is between the two
+    while low < high:
+        middle = (low + high + 1) // 2
+        document[field] = text[:middle] + "…"
+        if len(orjson.dumps(document)) <= MAX_PLAINTEXT_BYTES:
+            low = middle
+        else:
+            high = middle - 1
+    document[field] = text[:low] + "…" if low else ""
+    return orjson.dumps(document)
 
 
 def encrypt(plaintext: bytes, p256dh: bytes, auth: bytes) -> bytes:
