@@ -84,6 +84,7 @@ class PushService:
     port: int = 0
     browsers: dict[str, Browser] = field(default_factory=dict)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    answered: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def origin(self) -> str:
@@ -97,9 +98,16 @@ class PushService:
         return made
 
     async def wait_for(self, count: int) -> None:
+        """Until ``count`` pushes have been accepted."""
         while len(self.received) < count:
             self.arrived.clear()
             await self.arrived.wait()
+
+    async def wait_attempts(self, count: int) -> None:
+        """Until ``count`` pushes have been answered, whatever the answer."""
+        while self.attempts < count:
+            self.answered.clear()
+            await self.answered.wait()
 
     def _check(self, browser: Browser, headers: dict[str, str], body: bytes) -> Push:
         scheme, _, credentials = headers.get("authorization", "").partition(" ")
@@ -174,6 +182,7 @@ class PushService:
                 f"{extra_lines}\r\n".encode()
             )
             await writer.drain()
+            self.answered.set()
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:

@@ -60,6 +60,7 @@ class InstrumentedStore:
                 "last_change",
                 "mark_read",
                 "upsert_device",
+                "delete_device",
                 "list_devices",
                 "ping",
                 "claim_outbox",
