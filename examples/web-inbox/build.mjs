@@ -15,4 +15,6 @@ await build({
   logLevel: "warning",
 });
 await copyFile("index.html", "dist/index.html");
+// The service worker is served from the page's folder, so its scope is the page's.
+await copyFile("sw.js", "dist/sw.js");
 console.log("web inbox built: examples/web-inbox/dist/");

@@ -3,7 +3,8 @@
 // origin through NOTIFY_ALLOWED_ORIGINS).
 //
 // Query string: ?api=http://localhost:8080&user=user-alice&tenant=acme
-// (a dev-mode token, `Bearer dev:<user>:<tenant>`), or &token=<JWT>.
+// (a dev-mode token, `Bearer dev:<user>:<tenant>`), or &token=<JWT>; &vapid=<key>
+// offers Web Push (src/push.ts, sw.js).
 //
 // The bell shows the server's unread count: every stream gets a `counts` event
 // right after its handshake and whenever the user's inbox changes on any tab
@@ -28,6 +29,7 @@ import {
   ReadScope,
 } from "./gen/elloloop/notify/v1/notify_pb.js";
 import { isUnread, renderRow, type RowHandlers } from "./row.js";
+import { setupPushButton } from "./push.js";
 
 const PAGE_SIZE = 20;
 const SNOOZE_MS = 60 * 60 * 1000;
@@ -471,6 +473,8 @@ bell.addEventListener("click", () => {
 more.addEventListener("click", () => void loadOlder());
 markAll.addEventListener("click", () => void markAllRead());
 for (const [name, button] of tabButtons) button.addEventListener("click", () => switchTab(name));
+// Web Push: ?vapid=<the server's VAPID public key> shows "Enable push" (src/push.ts).
+setupPushButton(client, params.get("vapid"), $<HTMLButtonElement>("enable-push"));
 render();
 refreshFirstPage().catch(showError);
 void connect();
