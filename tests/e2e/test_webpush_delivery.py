@@ -6,6 +6,7 @@ fan-out to every browser of the user, and the per-device metric."""
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections import deque
@@ -15,6 +16,7 @@ import pytest
 from notify.core.clock import ManualClock
 from notify.core.commands import build_device
 from notify.core.model import Action, Channel, Device, DeviceType, Notification, Severity, Status
+from notify.core.ports import PushOutcome
 from notify.core.subscription import parse_subscription
 from notify.delivery.backoff import Backoff
 from notify.delivery.push import PushProvider
@@ -274,3 +276,72 @@ async def test_no_browser_registered_is_failed(store: Store) -> None:
     done = await row_of(store, row)
     assert done.status is Status.FAILED
     assert done.failure_reason == "no browser device registered"
+
+
+def sender(clock: ManualClock, *, allow_insecure: bool = True) -> WebPushSender:
+    return WebPushSender(
+        VapidSigner(KEY, SUBJECT, clock), clock, allow_insecure=allow_insecure, timeout=5.0
+    )
+
+
+def device_for(token: str) -> Device:
+    return Device("t1", "u1", DeviceType.BROWSER, token, 1)
+
+
+@pytest.mark.parametrize(
+    ("status", "outcome", "reason"),
+    [
+        (400, PushOutcome.PERMANENT, "HTTP 400"),
+        (413, PushOutcome.PERMANENT, "push service: payload too large"),
+        (408, PushOutcome.TRANSIENT, "HTTP 408"),
+        (500, PushOutcome.TRANSIENT, "HTTP 500"),
+        (202, PushOutcome.ACCEPTED, ""),
+    ],
+)
+async def test_answers_map_to_outcomes(status: int, outcome: PushOutcome, reason: str) -> None:
+    clock = now_clock()
+    service = PushService(script=deque([(status, {})]))
+    async with push_service(service):
+        browser = service.browser(PUBLIC)
+        push = sender(clock)
+        try:
+            result = await push.send(device_for(browser.token()), make_row(0))
+        finally:
+            await push.close()
+    assert (result.outcome, result.reason) == (outcome, reason)
+    assert service.rejected == []
+
+
+async def test_endpoints_off_loopback_rules_are_permanent_without_the_switch() -> None:
+    clock = now_clock()
+    service = PushService()
+    async with push_service(service):
+        browser = service.browser(PUBLIC)
+        push = sender(clock, allow_insecure=False)
+        https_loopback = browser.subscription()
+        https_loopback["endpoint"] = f"https://127.0.0.1:{service.port}{browser.path}"
+        try:
+            insecure = await push.send(device_for(browser.token()), make_row(0))
+            private = await push.send(device_for(json.dumps(https_loopback)), make_row(0))
+        finally:
+            await push.close()
+    assert insecure.outcome is PushOutcome.PERMANENT
+    assert insecure.reason == "bad subscription: token: endpoint must be https://"
+    assert private.outcome is PushOutcome.PERMANENT
+    assert private.reason == "push endpoint is not a public https:// address"
+    assert service.attempts == 0
+
+
+async def test_a_push_service_that_is_down_is_transient() -> None:
+    clock = now_clock()
+    service = PushService()
+    async with push_service(service):
+        browser = service.browser(PUBLIC)
+    # The service is closed now: its port refuses connections.
+    push = sender(clock)
+    try:
+        result = await push.send(device_for(browser.token()), make_row(0))
+    finally:
+        await push.close()
+    assert result.outcome is PushOutcome.TRANSIENT
+    assert result.reason == "push service connection: ConnectError"
