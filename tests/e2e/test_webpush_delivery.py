@@ -345,3 +345,18 @@ async def test_a_push_service_that_is_down_is_transient() -> None:
         await push.close()
     assert result.outcome is PushOutcome.TRANSIENT
     assert result.reason == "push service connection: ConnectError"
+
+
+async def test_an_origin_vapid_cannot_name_is_permanent() -> None:
+    """py_vapid signs only host[:port] audiences: an IPv6 literal is refused before sending."""
+    clock = now_clock()
+    browser = Browser("/push/v6", PUBLIC, endpoint="http://[::1]:9/push/v6")
+    push = sender(clock)
+    try:
+        result = await push.send(device_for(browser.token()), make_row(0))
+    finally:
+        await push.close()
+    assert (result.outcome, result.reason) == (
+        PushOutcome.PERMANENT,
+        "push endpoint's origin is not signable",
+    )

@@ -30,6 +30,7 @@ import http_ece
 import httpx
 import orjson
 from cryptography.hazmat.primitives.asymmetric import ec
+from py_vapid import VapidException
 
 from notify import __version__
 from notify.config import Config, ConfigError
@@ -182,10 +183,16 @@ class WebPushSender:
             )
         except ssrf.Unresolved:
             return PushResult(PushOutcome.TRANSIENT, reason="push endpoint did not resolve")
+        try:
+            authorization = self._signer.authorization(subscription.origin)
+        except VapidException:  # an origin VAPID cannot name (py_vapid's aud rule)
+            return PushResult(
+                PushOutcome.PERMANENT, reason="push endpoint's origin is not signable"
+            )
         body = encrypt(payload(row), subscription.p256dh, subscription.auth)
         headers = {
             "host": destination.host,
-            "authorization": self._signer.authorization(subscription.origin),
+            "authorization": authorization,
             "content-encoding": "aes128gcm",
             "content-type": "application/octet-stream",
             "ttl": str(self.ttl(row)),
