@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from notify.delivery.vapid import generate_private_key, private_key_b64url, public_key_b64url
-from tests.support import ServerThread, dev_auth, notify_body, running_server
+from tests.support import ServerThread, dev_auth, eventually, notify_body, running_server
 from tests.webpush_support import PushService, push_service
 
 KEY = generate_private_key()
@@ -59,11 +59,24 @@ async def drain(server: ServerThread) -> None:
     await asyncio.to_thread(server.call, server.server.dispatcher.drain())
 
 
-async def settle(server: ServerThread) -> None:
-    """Every entry due now is sent and recorded: claimed here unless a loop has it already."""
-    assert server.server is not None
-    await asyncio.to_thread(server.call, server.server.dispatcher.tick())
-    await drain(server)
+async def settled(http: httpx.Client, server: ServerThread) -> list[dict[str, Any]]:
+    """The web push rows once none is PENDING (the dispatcher runs on the server's thread)."""
+
+    def rows() -> list[dict[str, Any]]:
+        listed = http.post(
+            server.client_url("GetNotifications"),
+            json={"filter": {"channels": [WEB_PUSH]}},
+            headers=dev_auth(),
+        )
+        found: list[dict[str, Any]] = listed.json()["notifications"]
+        return found
+
+    await asyncio.to_thread(
+        eventually,
+        lambda: all(r["status"] != "DELIVERY_STATUS_PENDING" for r in rows()),
+        what="every web push row recorded",
+    )
+    return rows()
 
 
 async def web_rows(http: httpx.Client, server: ServerThread) -> list[dict[str, Any]]:
@@ -130,8 +143,7 @@ async def test_a_gone_subscription_is_forgotten(store_overrides: dict[str, Any])
             await drain(server)
             (row,) = await web_rows(http, server)
             await post(http, server.internal_url(), notify_body("gone-2", channels=[WEB_PUSH]))
-            await settle(server)
-            rows = {r["notificationId"]: r for r in await web_rows(http, server)}
+            rows = {r["notificationId"]: r for r in await settled(http, server)}
     assert row["status"] == "DELIVERY_STATUS_FAILED"
     assert row["failureReason"] == "webpush: subscription gone (HTTP 410)"
     assert service.attempts == 1  # the second Notify found no device to push to
