@@ -229,6 +229,12 @@ class ListStore:
         return None
 
     async def upsert_device(self, device: Device) -> None:
+        for key in [
+            k
+            for k in self.devices
+            if k[0] == device.tenant_id and k[2:] == (int(device.device_type), device.token)
+        ]:
+            del self.devices[key]  # one owner per token: it moves to this user
         kind = (device.tenant_id, device.user_id, int(device.device_type))
         self.devices[(*kind, device.token)] = device
         newest = sorted(

@@ -234,9 +234,11 @@ class Store(Protocol):
         ...
 
     async def upsert_device(self, device: Device) -> None:
-        """One registration per (tenant, user, device type, token): the same token again
-        only refreshes ``updated_at_ms``. A user keeps at most ``MAX_DEVICES_PER_TYPE``
-        devices of a type; registering one more drops the least recently registered."""
+        """One registration per (tenant, device type, token): the same token again only
+        refreshes ``updated_at_ms``, and a token registered by another user of the tenant
+        moves to this one (a shared browser or phone gets only its current user's pushes).
+        A user keeps at most ``MAX_DEVICES_PER_TYPE`` devices of a type; registering one
+        more drops the least recently registered."""
         ...
 
     async def delete_device(

@@ -269,7 +269,7 @@ async def test_devices_several_per_type_idempotent_by_token(store: Store) -> Non
     await store.upsert_device(Device("t1", "u1", DeviceType.IOS, "apns-2", 3))
     await store.upsert_device(Device("t1", "u1", DeviceType.IOS, "apns-1", 5))  # again
     await store.upsert_device(Device("t2", "u1", DeviceType.IOS, "other-tenant", 4))
-    await store.upsert_device(Device("t1", "u2", DeviceType.IOS, "apns-1", 6))  # other user
+    await store.upsert_device(Device("t1", "u2", DeviceType.IOS, "apns-u2", 6))  # other user
     assert await store.list_devices("t1", "u1") == [
         Device("t1", "u1", DeviceType.ANDROID, "fcm-1", 2),
         Device("t1", "u1", DeviceType.IOS, "apns-1", 5),
@@ -279,6 +279,29 @@ async def test_devices_several_per_type_idempotent_by_token(store: Store) -> Non
     assert await store.list_devices("t2", "u1") == [
         Device("t2", "u1", DeviceType.IOS, "other-tenant", 4)
     ]
+
+
+async def test_a_token_registered_by_another_user_moves_to_them(store: Store) -> None:
+    """A shared browser or a phone handed on gets only its current user's pushes."""
+    await store.upsert_device(Device("t1", "alice", DeviceType.BROWSER, "sub-shared", 1))
+    await store.upsert_device(Device("t1", "alice", DeviceType.BROWSER, "sub-alice", 2))
+    await store.upsert_device(Device("t2", "carol", DeviceType.BROWSER, "sub-shared", 3))
+    await store.upsert_device(Device("t1", "alice", DeviceType.ANDROID, "sub-shared", 4))
+    await store.upsert_device(Device("t1", "bob", DeviceType.BROWSER, "sub-shared", 5))
+    assert await store.list_devices("t1", "alice") == [
+        Device("t1", "alice", DeviceType.BROWSER, "sub-alice", 2),
+        Device("t1", "alice", DeviceType.ANDROID, "sub-shared", 4),  # another type's token
+    ]
+    assert await store.list_devices("t1", "bob") == [
+        Device("t1", "bob", DeviceType.BROWSER, "sub-shared", 5)
+    ]
+    assert await store.list_devices("t2", "carol") == [
+        Device("t2", "carol", DeviceType.BROWSER, "sub-shared", 3)  # another tenant's
+    ]
+    assert await store.delete_device("t1", "alice", DeviceType.BROWSER, "sub-shared") is False
+    assert await store.delete_device("t1", "bob", DeviceType.BROWSER, "sub-shared") is True
+    await store.upsert_device(Device("t1", "alice", DeviceType.BROWSER, "sub-shared", 6))
+    assert len(await store.list_devices("t1", "alice")) == 3
 
 
 async def test_devices_long_and_unicode_tokens(store: Store) -> None:
@@ -298,16 +321,17 @@ async def test_delete_device_forgets_exactly_that_one(store: Store) -> None:
     await store.upsert_device(Device("t1", "u1", DeviceType.BROWSER, "sub-a", 1))
     await store.upsert_device(Device("t1", "u1", DeviceType.BROWSER, "sub-b", 2))
     await store.upsert_device(Device("t1", "u1", DeviceType.ANDROID, "sub-a", 3))
-    await store.upsert_device(Device("t1", "u2", DeviceType.BROWSER, "sub-a", 4))
+    await store.upsert_device(Device("t1", "u2", DeviceType.BROWSER, "sub-c", 4))
     assert await store.delete_device("t1", "u1", DeviceType.BROWSER, "sub-a") is True
     assert await store.delete_device("t1", "u1", DeviceType.BROWSER, "sub-a") is False
     assert await store.delete_device("t2", "u1", DeviceType.BROWSER, "sub-b") is False
+    assert await store.delete_device("t1", "u1", DeviceType.BROWSER, "sub-c") is False  # u2's
     assert await store.list_devices("t1", "u1") == [
         Device("t1", "u1", DeviceType.BROWSER, "sub-b", 2),
         Device("t1", "u1", DeviceType.ANDROID, "sub-a", 3),
     ]
     assert await store.list_devices("t1", "u2") == [
-        Device("t1", "u2", DeviceType.BROWSER, "sub-a", 4)
+        Device("t1", "u2", DeviceType.BROWSER, "sub-c", 4)
     ]
 
 

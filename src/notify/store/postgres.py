@@ -126,15 +126,16 @@ SELECT {_COLUMNS} FROM notifications
 WHERE tenant_id = $1 AND user_id = $2 AND id = $3 AND NOT EXISTS (SELECT 1 FROM updated)
 """
 
-# The same token again only refreshes its time; beyond MAX_DEVICES_PER_TYPE of a
-# type the least recently registered go, in the same statement (the memory
-# driver's order: newest first, then token by code point).
+# The same token again only refreshes its time (and moves it to this user if
+# another had it); beyond MAX_DEVICES_PER_TYPE of a type the least recently
+# registered go, in the same statement (the memory driver's order: newest
+# first, then token by code point).
 _UPSERT_DEVICE = """
 WITH upserted AS (
     INSERT INTO devices (tenant_id, user_id, device_type, token, updated_at_ms, token_key)
     VALUES ($1, $2, $3, $4, $5, $7)
-    ON CONFLICT (tenant_id, user_id, device_type, token_key)
-    DO UPDATE SET updated_at_ms = EXCLUDED.updated_at_ms
+    ON CONFLICT (tenant_id, device_type, token_key)
+    DO UPDATE SET user_id = EXCLUDED.user_id, updated_at_ms = EXCLUDED.updated_at_ms
     RETURNING token_key, updated_at_ms, token
 ), kept AS (
     SELECT token_key FROM (
