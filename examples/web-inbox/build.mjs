@@ -33,4 +33,6 @@ await build({
 });
 await copyFile("index.html", "dist/index.html");
 await copyFile("react.html", "dist/react.html");
-console.log("web inbox built: examples/web-inbox/dist/ (index.html, react.html)");
+// The service worker is served from the page's folder, so its scope is the page's.
+await copyFile("sw.js", "dist/sw.js");
+console.log("web inbox built: examples/web-inbox/dist/ (index.html, react.html, sw.js)");

@@ -23,10 +23,13 @@ from notify.config import Config, ConfigError, check_production_secrets, help_te
 from notify.http.patches import PatchError
 from notify.store.factory import StoreStartupError, migrate_database
 
-USAGE = """usage: notifyd [serve | migrate | --version | --help]
+USAGE = """usage: notifyd [serve | migrate | vapid-keys [--public] | --version | --help]
 
   serve      run the service (the default)
   migrate    apply pending PostgreSQL migrations to NOTIFY_POSTGRES_DSN, then exit
+  vapid-keys print a new Web Push (VAPID) key pair: the private key for
+             NOTIFY_WEBPUSH_VAPID_PRIVATE_KEY and the public key browsers subscribe
+             with; --public prints the public key of the configured private key
   --version  print the version
   --help     print this text
 
@@ -54,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     if command in ("-V", "--version", "version"):
         print(f"notifyd {__version__}")
         return 0
+    if command == "vapid-keys":
+        return _vapid_keys(args[1:])
     if command not in ("serve", "migrate") or len(args) > 1:
         print(f"notifyd: unknown arguments {' '.join(args)!r} (try --help)", file=sys.stderr)
         return 2
@@ -111,6 +116,39 @@ async def _migrate(config: Config) -> int:
         return 2
     applied = await migrate_database(dataclasses.replace(config, store_driver="postgres"))
     print(f"notifyd migrate: applied {', '.join(applied) or 'nothing (up to date)'}")
+    return 0
+
+
+def _vapid_keys(options: list[str]) -> int:
+    """A new key pair as environment lines, or the configured key's public half."""
+    from notify.delivery import vapid
+
+    if options not in ([], ["--public"]):
+        print(f"notifyd: unknown arguments {' '.join(options)!r} (try --help)", file=sys.stderr)
+        return 2
+    if options:
+        configured = os.environ.get("NOTIFY_WEBPUSH_VAPID_PRIVATE_KEY", "")
+        if not configured.strip():
+            print(
+                "notifyd: configuration error: NOTIFY_WEBPUSH_VAPID_PRIVATE_KEY: required",
+                file=sys.stderr,
+            )
+            return 2
+        try:
+            key = vapid.load_private_key(configured)
+        except vapid.VapidKeyError as exc:
+            print(
+                f"notifyd: configuration error: NOTIFY_WEBPUSH_VAPID_PRIVATE_KEY: {exc}",
+                file=sys.stderr,
+            )
+            return 2
+        print(vapid.public_key_b64url(key))
+        return 0
+    key = vapid.generate_private_key()
+    print("# Web Push (VAPID) keys: keep the private key secret; browsers subscribe with")
+    print("# the public key (pushManager.subscribe({applicationServerKey: ...})).")
+    print(f"NOTIFY_WEBPUSH_VAPID_PRIVATE_KEY={vapid.private_key_b64url(key)}")
+    print(f"VAPID_PUBLIC_KEY={vapid.public_key_b64url(key)}")
     return 0
 
 

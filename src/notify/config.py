@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from notify.core.phone import e164, whatsapp_number
 from notify.core.ratelimit import Rate
+from notify.delivery.vapid import check_subject, load_private_key
 
 # Token buckets (notify.core.ratelimit): generous enough that no real client or
 # producer meets them, low enough that one runaway caller cannot starve the rest.
@@ -105,6 +106,10 @@ class Config:
     apns_environment: str = "production"
     apns_endpoint: str = ""
     apns_ca_file: str = ""
+    webpush_vapid_private_key: str = ""
+    webpush_subject: str = ""
+    webpush_allow_insecure: bool = False
+    webpush_ttl: float = 24 * 3600.0
 
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
@@ -130,6 +135,7 @@ MIN_SECRET_BYTES = 32
 PLACEHOLDER_MARK = "CHANGE-ME"
 _LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 _APNS_ENVIRONMENTS = ("production", "sandbox")
+MAX_WEBPUSH_TTL_S = 28 * 24 * 3600
 
 
 def parse_duration(text: str) -> float:
@@ -362,6 +368,19 @@ def parse_https_origin(text: str) -> str:
     except ValueError:
         raise ValueError(f"{url!r} has a bad port") from None
     return url
+
+
+def parse_vapid_private_key(text: str) -> str:
+    """Checked at load (the message never shows the key); loaded by notify.delivery.vapid."""
+    load_private_key(text)
+    return text.strip()
+
+
+def parse_webpush_ttl(text: str) -> float:
+    seconds = parse_duration(text)
+    if seconds > MAX_WEBPUSH_TTL_S:
+        raise ValueError("must be at most 28 days (push services keep a push no longer)")
+    return seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -638,6 +657,22 @@ VARIABLES: tuple[Variable, ...] = (
     Variable(
         "NOTIFY_APNS_CA_FILE", "apns_ca_file", parse_text, "(certifi's CAs)",
         "PEM bundle of the CAs to trust for APNs instead (a test server, a TLS proxy)",
+    ),
+    Variable(
+        "NOTIFY_WEBPUSH_VAPID_PRIVATE_KEY", "webpush_vapid_private_key", parse_vapid_private_key,
+        "(unset: no web push)", "VAPID P-256 private key, PEM or base64url (notifyd vapid-keys)",
+    ),
+    Variable(
+        "NOTIFY_WEBPUSH_SUBJECT", "webpush_subject", check_subject, "(required with the key)",
+        "VAPID contact the push services see: mailto:ops@example.com or https://...",
+    ),
+    Variable(
+        "NOTIFY_WEBPUSH_TTL", "webpush_ttl", parse_webpush_ttl, "24h",
+        "how long a push service keeps a push for an offline browser (a row's expiry shortens it)",
+    ),
+    Variable(
+        "NOTIFY_WEBPUSH_ALLOW_INSECURE", "webpush_allow_insecure", parse_bool, "false",
+        "accept http:// subscription endpoints on loopback and send to them (tests only)",
     ),
 )  # fmt: skip
 # The older name of NOTIFY_BIND_HOST, still read; setting both to different values is an error.

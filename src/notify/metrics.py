@@ -167,6 +167,13 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
+        self.push_device_results = Counter(
+            "notify_push_device_results",
+            "Pushes to one device (a push row fans out to all of a user's), by sender and"
+            " outcome (accepted, gone, transient, permanent).",
+            ["sender", "outcome"],
+            registry=r,
+        )
         self.outbox_entries = Gauge(
             "notify_outbox_entries",
             "External sends queued (due, leased or waiting for a retry), by channel.",

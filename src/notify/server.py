@@ -127,7 +127,9 @@ class NotifyServer:
             expected_replies = self._bus_driver.expected_replies
         bus_client = BusClient(self.bus, expected_replies)
         # --- delivery: external channels go out from the outbox, never inline.
-        self.external = ExternalProviders(config, self.clock)
+        self.external = ExternalProviders(
+            config, self.clock, devices=self.store, metrics=self.metrics
+        )
         self.providers = ProviderRegistry([InAppProvider(bus_client), *self.external.providers])
         self.notifier = Notifier(
             self.store,
@@ -150,6 +152,7 @@ class NotifyServer:
             DispatchPolicy.from_config(config),
         )
         self.notifier.on_outbox = self.dispatcher.poke
+        self.notifier.allow_insecure_webpush = config.webpush_allow_insecure
         self._shutting_down = False
         self._listening = False
         self.client_auth = client_auth = ClientAuthenticator(config)

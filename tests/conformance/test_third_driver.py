@@ -19,6 +19,7 @@ from notify.core.model import (
     Channel,
     Counts,
     Device,
+    DeviceType,
     Filter,
     Notification,
     Page,
@@ -29,6 +30,7 @@ from notify.core.model import (
 )
 from notify.core.preferences import PreferenceRule, Preferences, TenantPreferences, merge_rules
 from notify.store import (
+    MAX_DEVICES_PER_TYPE,
     Changed,
     Deleted,
     Due,
@@ -50,7 +52,7 @@ class ListStore:
     def __init__(self) -> None:
         self.log: list[tuple[str, str, LoggedChange]] = []  # (tenant, user, entry)
         self.rows: list[Notification] = []
-        self.devices: dict[tuple[str, str, int], Device] = {}
+        self.devices: dict[tuple[str, str, int, str], Device] = {}
         # row id -> [due_at_ms, first_due_ms, lease_until_ms, token]
         self.outbox: dict[str, list[Any]] = {}
         self.preferences: dict[tuple[str, str], tuple[PreferenceRule, ...]] = {}
@@ -227,7 +229,27 @@ class ListStore:
         return None
 
     async def upsert_device(self, device: Device) -> None:
-        self.devices[(device.tenant_id, device.user_id, int(device.device_type))] = device
+        for key in [
+            k
+            for k in self.devices
+            if k[0] == device.tenant_id and k[2:] == (int(device.device_type), device.token)
+        ]:
+            del self.devices[key]  # one owner per token: it moves to this user
+        kind = (device.tenant_id, device.user_id, int(device.device_type))
+        self.devices[(*kind, device.token)] = device
+        newest = sorted(
+            (d for k, d in self.devices.items() if k[:3] == kind),
+            key=lambda d: (d.updated_at_ms, d.token),
+            reverse=True,
+        )
+        for old in newest[MAX_DEVICES_PER_TYPE:]:
+            del self.devices[(*kind, old.token)]
+
+    async def delete_device(
+        self, tenant_id: str, user_id: str, device_type: DeviceType, token: str
+    ) -> bool:
+        key = (tenant_id, user_id, int(device_type), token)
+        return self.devices.pop(key, None) is not None
 
     async def list_devices(self, tenant_id: str, user_id: str) -> list[Device]:
         return [d for k, d in sorted(self.devices.items()) if k[:2] == (tenant_id, user_id)]

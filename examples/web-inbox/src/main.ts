@@ -5,7 +5,8 @@
 // stream's notification, update and counts events. This file is the DOM.
 //
 // Query string: ?api=http://localhost:8080&user=user-alice&tenant=acme
-// (a dev-mode token, `Bearer dev:<user>:<tenant>`), or &token=<JWT>.
+// (a dev-mode token, `Bearer dev:<user>:<tenant>`), or &token=<JWT>; &vapid=<key>
+// offers Web Push (src/push.ts, sw.js).
 //
 // The bell shows the server's unread count: every stream gets a `counts` event
 // right after its handshake and whenever the user's inbox changes on any tab
@@ -28,6 +29,7 @@ import {
   ReadScope,
 } from "@notify/web";
 import { renderRow, type RowHandlers } from "./row.js";
+import { setupPushButton } from "./push.js";
 
 const PAGE_SIZE = 20;
 const SNOOZE_MS = 60 * 60 * 1000;
@@ -281,4 +283,6 @@ more.addEventListener("click", () => void view.loadMore());
 markAll.addEventListener("click", () => void markAllRead());
 for (const [name, button] of tabButtons) button.addEventListener("click", () => switchTab(name));
 addEventListener("online", () => live.retryNow());
+// Web Push: ?vapid=<the server's VAPID public key> shows "Enable push" (src/push.ts).
+setupPushButton(client, params.get("vapid"), $<HTMLButtonElement>("enable-push"));
 render();

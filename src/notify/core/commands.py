@@ -31,6 +31,7 @@ from notify.core.model import (
     Severity,
 )
 from notify.core.preferences import PreferenceRule
+from notify.core.subscription import parse_subscription
 
 # Limits on what one request may carry. They bound memory per request and
 # keep every value storable by every driver (PostgreSQL text cannot hold NUL).
@@ -483,14 +484,24 @@ def build_resume_position(resume_token: str) -> ResumePosition | None:
 
 
 def build_device(
-    *, tenant_id: str, user_id: str, device_type: int, token: str, now_ms: int
+    *,
+    tenant_id: str,
+    user_id: str,
+    device_type: int,
+    token: str,
+    now_ms: int,
+    allow_insecure_webpush: bool = False,
 ) -> Device:
+    """A browser's token is its PushSubscription JSON, validated and kept canonical (so the
+    same subscription again is the same device); a phone's is its FCM or APNs token."""
     kind = _enum(DeviceType, "device_type", device_type)
     if kind is DeviceType.UNSPECIFIED:
         raise InvalidArgument("device_type is required")
     require_text("token", token, MAX_TOKEN_LENGTH, required=True)
     if not token.strip():
         raise InvalidArgument("token must not be blank")
+    if kind is DeviceType.BROWSER:
+        token = parse_subscription(token, allow_insecure=allow_insecure_webpush).token()
     return Device(tenant_id, user_id, kind, token, now_ms)
 
 

@@ -36,6 +36,11 @@ class Channel(IntEnum):
         """The key of this channel in ``NotifyRequest.addresses[user].by_channel``."""
         return "" if self in (Channel.UNSPECIFIED, Channel.IN_APP) else self.name.lower()
 
+    @property
+    def to_devices(self) -> bool:
+        """Push channels reach the user's registered devices, not an address the Notify names."""
+        return self in (Channel.WEB_PUSH, Channel.MOBILE_PUSH)
+
 
 class Status(IntEnum):
     """A row's delivery status.

@@ -205,7 +205,7 @@ class Dispatcher:
         row = entry.row
         attempts = row.attempts + 1
         started = time.perf_counter()
-        if not row.address:
+        if not row.address and not row.channel.to_devices:
             receipt = Receipt(Status.FAILED, reason=f"no {row.channel.address_key} address")
             attempts = row.attempts
         else:

@@ -90,6 +90,8 @@ class Notifier:
         self.on_schedule: Callable[[], None] | None = None
         # Called when a Notify queued external sends (the dispatcher).
         self.on_outbox: Callable[[], None] | None = None
+        # Browser subscriptions may name http:// loopback endpoints (tests only).
+        self.allow_insecure_webpush = False
         # Label children bound on first use (an unused pair exposes no series).
         self._stored: dict[tuple[Channel, Status], Any] = {}
 
@@ -353,6 +355,7 @@ class Notifier:
             device_type=device_type,
             token=token,
             now_ms=self._clock.now_ms(),
+            allow_insecure_webpush=self.allow_insecure_webpush,
         )
         await self.store.upsert_device(device)
 

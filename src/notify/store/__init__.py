@@ -18,6 +18,7 @@ from notify.core.model import (
     Channel,
     Counts,
     Device,
+    DeviceType,
     Filter,
     Notification,
     Page,
@@ -31,6 +32,10 @@ TOO_FAR_BEHIND = (
     "the inbox changed more than this server keeps since that resume_token; "
     "page with GetNotifications and reconnect without a resume_token"
 )
+
+# Push devices a user may have of one type (browsers, Android phones, iPhones): each
+# Notify to a push channel fans out to all of them, so the fan-out is bounded.
+MAX_DEVICES_PER_TYPE = 10
 
 # A driver's own gauges (for example its connection pool), by state label.
 Gauges = Mapping[str, Callable[[], float]]
@@ -229,10 +234,22 @@ class Store(Protocol):
         ...
 
     async def upsert_device(self, device: Device) -> None:
-        """One registration per (tenant, user, device type); a new token replaces the old."""
+        """One registration per (tenant, device type, token): the same token again only
+        refreshes ``updated_at_ms``, and a token registered by another user of the tenant
+        moves to this one (a shared browser or phone gets only its current user's pushes).
+        A user keeps at most ``MAX_DEVICES_PER_TYPE`` devices of a type; registering one
+        more drops the least recently registered."""
         ...
 
-    async def list_devices(self, tenant_id: str, user_id: str) -> list[Device]: ...
+    async def delete_device(
+        self, tenant_id: str, user_id: str, device_type: DeviceType, token: str
+    ) -> bool:
+        """Forgets one device (its push service said the token is gone); False if unknown."""
+        ...
+
+    async def list_devices(self, tenant_id: str, user_id: str) -> list[Device]:
+        """The user's devices, by device type, then token."""
+        ...
 
     def gauges(self) -> Gauges:
         """Callables the metrics read at scrape time; empty when the driver has none."""

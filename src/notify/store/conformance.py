@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from notify.core.commands import MAX_TOKEN_LENGTH
 from notify.core.ids import new_id
 from notify.core.inbox import Change
 from notify.core.model import (
@@ -43,7 +44,7 @@ from notify.core.model import (
     Status,
 )
 from notify.core.preferences import PreferenceRule, Preferences, TenantPreferences
-from notify.store import OutboxDepth, Selection, SendResult, Store
+from notify.store import MAX_DEVICES_PER_TYPE, OutboxDepth, Selection, SendResult, Store
 
 ADVERSARIAL = [
     "",
@@ -262,16 +263,93 @@ async def test_get_notifications_by_id_in_the_order_asked(store: Store) -> None:
     assert await store.get_notifications("t2", [other_tenant.id]) == [other_tenant]
 
 
-async def test_device_upsert_rotates_in_place(store: Store) -> None:
+async def test_devices_several_per_type_idempotent_by_token(store: Store) -> None:
     await store.upsert_device(Device("t1", "u1", DeviceType.IOS, "apns-1", 1))
     await store.upsert_device(Device("t1", "u1", DeviceType.ANDROID, "fcm-1", 2))
     await store.upsert_device(Device("t1", "u1", DeviceType.IOS, "apns-2", 3))
+    await store.upsert_device(Device("t1", "u1", DeviceType.IOS, "apns-1", 5))  # again
     await store.upsert_device(Device("t2", "u1", DeviceType.IOS, "other-tenant", 4))
+    await store.upsert_device(Device("t1", "u2", DeviceType.IOS, "apns-u2", 6))  # other user
     assert await store.list_devices("t1", "u1") == [
         Device("t1", "u1", DeviceType.ANDROID, "fcm-1", 2),
+        Device("t1", "u1", DeviceType.IOS, "apns-1", 5),
         Device("t1", "u1", DeviceType.IOS, "apns-2", 3),
     ]
     assert await store.list_devices("t1", "nobody") == []
+    assert await store.list_devices("t2", "u1") == [
+        Device("t2", "u1", DeviceType.IOS, "other-tenant", 4)
+    ]
+
+
+async def test_a_token_registered_by_another_user_moves_to_them(store: Store) -> None:
+    """A shared browser or a phone handed on gets only its current user's pushes."""
+    await store.upsert_device(Device("t1", "alice", DeviceType.BROWSER, "sub-shared", 1))
+    await store.upsert_device(Device("t1", "alice", DeviceType.BROWSER, "sub-alice", 2))
+    await store.upsert_device(Device("t2", "carol", DeviceType.BROWSER, "sub-shared", 3))
+    await store.upsert_device(Device("t1", "alice", DeviceType.ANDROID, "sub-shared", 4))
+    await store.upsert_device(Device("t1", "bob", DeviceType.BROWSER, "sub-shared", 5))
+    assert await store.list_devices("t1", "alice") == [
+        Device("t1", "alice", DeviceType.BROWSER, "sub-alice", 2),
+        Device("t1", "alice", DeviceType.ANDROID, "sub-shared", 4),  # another type's token
+    ]
+    assert await store.list_devices("t1", "bob") == [
+        Device("t1", "bob", DeviceType.BROWSER, "sub-shared", 5)
+    ]
+    assert await store.list_devices("t2", "carol") == [
+        Device("t2", "carol", DeviceType.BROWSER, "sub-shared", 3)  # another tenant's
+    ]
+    assert await store.delete_device("t1", "alice", DeviceType.BROWSER, "sub-shared") is False
+    assert await store.delete_device("t1", "bob", DeviceType.BROWSER, "sub-shared") is True
+    await store.upsert_device(Device("t1", "alice", DeviceType.BROWSER, "sub-shared", 6))
+    assert len(await store.list_devices("t1", "alice")) == 3
+
+
+async def test_devices_long_and_unicode_tokens(store: Store) -> None:
+    """A browser's token is its PushSubscription JSON: long, and any text."""
+    long_token = "{" + "x" * (MAX_TOKEN_LENGTH - 2) + "}"
+    odd = "é\"\\'✓ 🔔"
+    await store.upsert_device(Device("t1", "u1", DeviceType.BROWSER, long_token, 1))
+    await store.upsert_device(Device("t1", "u1", DeviceType.BROWSER, odd, 2))
+    await store.upsert_device(Device("t1", "u1", DeviceType.BROWSER, long_token, 3))
+    assert await store.list_devices("t1", "u1") == [
+        Device("t1", "u1", DeviceType.BROWSER, long_token, 3),
+        Device("t1", "u1", DeviceType.BROWSER, odd, 2),
+    ]
+
+
+async def test_delete_device_forgets_exactly_that_one(store: Store) -> None:
+    await store.upsert_device(Device("t1", "u1", DeviceType.BROWSER, "sub-a", 1))
+    await store.upsert_device(Device("t1", "u1", DeviceType.BROWSER, "sub-b", 2))
+    await store.upsert_device(Device("t1", "u1", DeviceType.ANDROID, "sub-a", 3))
+    await store.upsert_device(Device("t1", "u2", DeviceType.BROWSER, "sub-c", 4))
+    assert await store.delete_device("t1", "u1", DeviceType.BROWSER, "sub-a") is True
+    assert await store.delete_device("t1", "u1", DeviceType.BROWSER, "sub-a") is False
+    assert await store.delete_device("t2", "u1", DeviceType.BROWSER, "sub-b") is False
+    assert await store.delete_device("t1", "u1", DeviceType.BROWSER, "sub-c") is False  # u2's
+    assert await store.list_devices("t1", "u1") == [
+        Device("t1", "u1", DeviceType.BROWSER, "sub-b", 2),
+        Device("t1", "u1", DeviceType.ANDROID, "sub-a", 3),
+    ]
+    assert await store.list_devices("t1", "u2") == [
+        Device("t1", "u2", DeviceType.BROWSER, "sub-c", 4)
+    ]
+
+
+async def test_devices_beyond_the_cap_drop_the_least_recent(store: Store) -> None:
+    for i in range(MAX_DEVICES_PER_TYPE):
+        await store.upsert_device(Device("t1", "u1", DeviceType.BROWSER, f"sub-{i:02}", 10 + i))
+    await store.upsert_device(Device("t1", "u1", DeviceType.IOS, "phone", 1))
+    # Re-registering the oldest makes it the newest: sub-01 is now the least recent.
+    await store.upsert_device(Device("t1", "u1", DeviceType.BROWSER, "sub-00", 100))
+    await store.upsert_device(Device("t1", "u1", DeviceType.BROWSER, "sub-new", 101))
+    browsers = [
+        d.token for d in await store.list_devices("t1", "u1") if d.device_type is DeviceType.BROWSER
+    ]
+    expected = sorted(["sub-00", "sub-new", *(f"sub-{i:02}" for i in range(2, 10))])
+    assert browsers == expected
+    assert len(browsers) == MAX_DEVICES_PER_TYPE
+    # Another type's devices are not counted against it.
+    assert Device("t1", "u1", DeviceType.IOS, "phone", 1) in await store.list_devices("t1", "u1")
 
 
 async def test_ping(store: Store) -> None:

@@ -13,6 +13,7 @@ from notify.core.model import (
     Channel,
     Counts,
     Device,
+    DeviceType,
     Filter,
     Notification,
     Page,
@@ -59,6 +60,7 @@ class InstrumentedStore:
                 "last_change",
                 "mark_read",
                 "upsert_device",
+                "delete_device",
                 "list_devices",
                 "ping",
                 "claim_outbox",
@@ -152,6 +154,13 @@ class InstrumentedStore:
 
     async def upsert_device(self, device: Device) -> None:
         await self._timed("upsert_device", self.inner.upsert_device(device))
+
+    async def delete_device(
+        self, tenant_id: str, user_id: str, device_type: DeviceType, token: str
+    ) -> bool:
+        return await self._timed(
+            "delete_device", self.inner.delete_device(tenant_id, user_id, device_type, token)
+        )
 
     async def list_devices(self, tenant_id: str, user_id: str) -> list[Device]:
         return await self._timed("list_devices", self.inner.list_devices(tenant_id, user_id))

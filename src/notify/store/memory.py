@@ -36,6 +36,7 @@ from notify.core.model import (
 )
 from notify.core.preferences import PreferenceRule, Preferences, TenantPreferences, merge_rules
 from notify.store import (
+    MAX_DEVICES_PER_TYPE,
     TOO_FAR_BEHIND,
     Changed,
     Deleted,
@@ -95,7 +96,9 @@ class MemoryStore:
         self._by_key: dict[_RowKey, Notification] = {}
         self._by_id: dict[str, Notification] = {}
         self._inboxes: dict[tuple[str, str], _Inbox] = {}
-        self._devices: dict[tuple[str, str], dict[DeviceType, Device]] = {}
+        self._devices: dict[tuple[str, str], dict[tuple[DeviceType, str], Device]] = {}
+        # (tenant, type, token) -> the user it is registered to: one owner per token.
+        self._device_owners: dict[tuple[str, DeviceType, str], str] = {}
         # (due_at_ms, row id): stale entries are skipped when popped.
         self._due: list[tuple[int, str]] = []
         self._outbox: dict[str, _OutboxEntry] = {}  # row id -> what is left to send
@@ -412,13 +415,33 @@ class MemoryStore:
         return inbox.changes[-1].seq if inbox is not None and inbox.changes else 0
 
     async def upsert_device(self, device: Device) -> None:
-        self._devices.setdefault((device.tenant_id, device.user_id), {})[device.device_type] = (
-            device
-        )
+        kind, token = device.device_type, device.token
+        owner_key = (device.tenant_id, kind, token)
+        owner = self._device_owners.get(owner_key)
+        if owner is not None and owner != device.user_id:
+            self._devices[(device.tenant_id, owner)].pop((kind, token), None)
+        self._device_owners[owner_key] = device.user_id
+        mine = self._devices.setdefault((device.tenant_id, device.user_id), {})
+        mine[(kind, token)] = device
+        of_type = [d for d in mine.values() if d.device_type is kind]
+        if len(of_type) > MAX_DEVICES_PER_TYPE:
+            of_type.sort(key=lambda d: (d.updated_at_ms, d.token), reverse=True)
+            for old in of_type[MAX_DEVICES_PER_TYPE:]:
+                del mine[(old.device_type, old.token)]
+                del self._device_owners[(device.tenant_id, old.device_type, old.token)]
+
+    async def delete_device(
+        self, tenant_id: str, user_id: str, device_type: DeviceType, token: str
+    ) -> bool:
+        mine = self._devices.get((tenant_id, user_id), {})
+        if mine.pop((device_type, token), None) is None:
+            return False
+        del self._device_owners[(tenant_id, device_type, token)]
+        return True
 
     async def list_devices(self, tenant_id: str, user_id: str) -> list[Device]:
         devices = self._devices.get((tenant_id, user_id), {})
-        return [devices[kind] for kind in sorted(devices)]
+        return [devices[key] for key in sorted(devices)]
 
     def gauges(self) -> Gauges:
         return {}

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import uuid
 from collections import deque
@@ -42,6 +43,7 @@ from notify.core.model import (
 )
 from notify.core.preferences import PreferenceRule, Preferences, TenantPreferences, merge_rules
 from notify.store import (
+    MAX_DEVICES_PER_TYPE,
     Changed,
     Deleted,
     Due,
@@ -124,16 +126,47 @@ SELECT {_COLUMNS} FROM notifications
 WHERE tenant_id = $1 AND user_id = $2 AND id = $3 AND NOT EXISTS (SELECT 1 FROM updated)
 """
 
+# The same token again only refreshes its time (and moves it to this user if
+# another had it); beyond MAX_DEVICES_PER_TYPE of a type the least recently
+# registered go, in the same statement (the memory driver's order: newest
+# first, then token by code point).
 _UPSERT_DEVICE = """
-INSERT INTO devices (tenant_id, user_id, device_type, token, updated_at_ms)
-VALUES ($1, $2, $3, $4, $5)
-ON CONFLICT (tenant_id, user_id, device_type)
-DO UPDATE SET token = EXCLUDED.token, updated_at_ms = EXCLUDED.updated_at_ms
+WITH upserted AS (
+    INSERT INTO devices (tenant_id, user_id, device_type, token, updated_at_ms, token_key)
+    VALUES ($1, $2, $3, $4, $5, $7)
+    ON CONFLICT (tenant_id, device_type, token_key)
+    DO UPDATE SET user_id = EXCLUDED.user_id, updated_at_ms = EXCLUDED.updated_at_ms
+    RETURNING token_key, updated_at_ms, token
+), kept AS (
+    SELECT token_key FROM (
+        SELECT token_key, updated_at_ms, token FROM devices
+        WHERE tenant_id = $1 AND user_id = $2 AND device_type = $3
+              AND token_key <> (SELECT token_key FROM upserted)
+        UNION ALL SELECT token_key, updated_at_ms, token FROM upserted
+    ) AS mine
+    ORDER BY updated_at_ms DESC, token COLLATE "C" DESC
+    LIMIT $6
+)
+DELETE FROM devices
+WHERE tenant_id = $1 AND user_id = $2 AND device_type = $3
+      AND token_key NOT IN (SELECT token_key FROM kept)
+"""
+
+
+def _token_key(token: str) -> bytes:
+    """A device's key: its token's SHA-256 (tokens outgrow what a btree key may hold)."""
+    return hashlib.sha256(token.encode()).digest()
+
+
+_DELETE_DEVICE = """
+DELETE FROM devices
+WHERE tenant_id = $1 AND user_id = $2 AND device_type = $3
+      AND token_key = $4
 """
 
 _DEVICES = """
 SELECT tenant_id, user_id, device_type, token, updated_at_ms FROM devices
-WHERE tenant_id = $1 AND user_id = $2 ORDER BY device_type
+WHERE tenant_id = $1 AND user_id = $2 ORDER BY device_type, token COLLATE "C"
 """
 
 # What asyncpg raises when the database is away or the connection broke.
@@ -556,7 +589,18 @@ class PostgresStore:
                 int(device.device_type),
                 device.token,
                 device.updated_at_ms,
+                MAX_DEVICES_PER_TYPE,
+                _token_key(device.token),
             )
+
+    async def delete_device(
+        self, tenant_id: str, user_id: str, device_type: DeviceType, token: str
+    ) -> bool:
+        async with self._conn() as conn:
+            status = await conn.execute(
+                _DELETE_DEVICE, tenant_id, user_id, int(device_type), _token_key(token)
+            )
+        return bool(status != "DELETE 0")
 
     async def list_devices(self, tenant_id: str, user_id: str) -> list[Device]:
         async with self._conn() as conn:
