@@ -63,6 +63,8 @@ from notify.store import Changed, Deleted, Selection, Store
 # A resume replays at most this many missed notifications by default; a
 # client further behind is told OUT_OF_RANGE and pages its inbox instead.
 DEFAULT_MAX_REPLAY = 10_000
+# Channels whose rows keep the producer's collapse_key.
+_COLLAPSING = frozenset({Channel.IN_APP, Channel.WEB_PUSH, Channel.MOBILE_PUSH})
 
 
 class Notifier:
@@ -135,7 +137,9 @@ class Notifier:
                 image_url=p.image_url,
                 expires_at_ms=p.expires_at_ms,
                 deliver_at_ms=p.deliver_at_ms,
-                collapse_key=p.collapse_key if channel is Channel.IN_APP else "",
+                # In-app rows collapse in the inbox; push rows pass the key on to
+                # the push service (a newer push replaces the older on the device).
+                collapse_key=p.collapse_key if channel in _COLLAPSING else "",
                 collapsed_count=1 if p.collapse_key and channel is Channel.IN_APP else 0,
                 # A row for later stays out of sight until the scheduler brings it.
                 visible=not p.deliver_at_ms,

@@ -292,7 +292,7 @@ class PostgresStore:
         """
         if not rows:
             return []
-        if any(row.collapse_key for row in rows):
+        if any(_collapses(row) for row in rows):
             # A collapse reads and deletes the user's earlier row in the same
             # transaction: such a call is written on its own, not grouped.
             return await self._insert(rows)
@@ -347,7 +347,7 @@ class PostgresStore:
 
     async def _insert(self, rows: Sequence[Notification]) -> list[StoredRow]:
         chunks = _chunks(rows)
-        collapsing = any(row.collapse_key for row in rows)
+        collapsing = any(_collapses(row) for row in rows)
         replaced: dict[str, tuple[str, int]] = {}
         async with self._conn() as conn:
             inserted: set[str] = set()
@@ -358,11 +358,7 @@ class PostgresStore:
                     for chunk in chunks:
                         inserted.update(await self._insert_chunk(conn, chunk))
                     for row in rows:
-                        if (
-                            row.collapse_key
-                            and row.channel is Channel.IN_APP
-                            and row.id in inserted
-                        ):
+                        if _collapses(row) and row.id in inserted:
                             await self._collapse(conn, row, replaced)
             if len(inserted) == len(rows):
                 return [StoredRow(row, True, *replaced.get(row.id, ("", 0))) for row in rows]
