@@ -85,6 +85,8 @@ class Config:
     delivery_max_age: float = 24 * 3600.0
     delivery_concurrency: int = 16
     delivery_lease: float = 60.0
+    # Read rows read longer ago than this are purged (0: kept until deleted).
+    retention: float = 0.0
     email_smtp_url: str = ""
     email_from: str = ""
     email_templates: str = ""
@@ -112,8 +114,8 @@ class Config:
     webpush_ttl: float = 24 * 3600.0
 
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _LOG_LEVELS = ("debug", "info", "warning", "error")
 # Other spellings operators bring from elsewhere (the Go reference says "warn").
 _LOG_LEVEL_ALIASES = {"warn": "warning", "err": "error", "information": "info"}
@@ -139,7 +141,7 @@ MAX_WEBPUSH_TTL_S = 28 * 24 * 3600
 
 
 def parse_duration(text: str) -> float:
-    """Reads ``30s``, ``500ms``, ``2m``, ``1h30m`` (Go-style) as seconds."""
+    """Reads ``30s``, ``500ms``, ``2m``, ``1h30m`` (Go-style), or ``90d``, as seconds."""
     text = text.strip()
     pos, total = 0, 0.0
     for match in _DURATION.finditer(text):
@@ -148,7 +150,7 @@ def parse_duration(text: str) -> float:
         total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
         pos = match.end()
     if not text or pos != len(text):
-        raise ValueError(f"{text!r} is not a duration like 30s, 500ms or 2m")
+        raise ValueError(f"{text!r} is not a duration like 30s, 500ms, 2m or 90d")
     return total
 
 
@@ -577,6 +579,10 @@ VARIABLES: tuple[Variable, ...] = (
     Variable(
         "NOTIFY_DELIVERY_LEASE", "delivery_lease", parse_positive_duration, "1m",
         "how long a claimed send is held; a dead process's sends are retried after it",
+    ),
+    Variable(
+        "NOTIFY_RETENTION", "retention", parse_duration, "0 (off)",
+        "purge rows read longer ago than this, e.g. 90d (swept every minute)",
     ),
     Variable(
         "NOTIFY_EMAIL_SMTP_URL", "email_smtp_url", parse_smtp_url, "(unset: no email)",

@@ -139,6 +139,7 @@ class NotifyServer:
             self.metrics,
             self.clock,
             max_replay=config.live_max_replay,
+            retention_ms=int(config.retention * 1000),
             recipients=RateLimiter(
                 config.rate_limit_recipients, self.clock, what="Notify recipients per tenant"
             ),

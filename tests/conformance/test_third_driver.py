@@ -38,6 +38,7 @@ from notify.store import (
     LoggedChange,
     OutboxDepth,
     OutboxEntry,
+    Purged,
     Selection,
     SendResult,
     Store,
@@ -214,6 +215,16 @@ class ListStore:
         changes = {(r.tenant_id, r.user_id): self._log(r, r in expired) for r in hidden + expired}
         fresh = [r.copy() for r in hidden if r not in snoozed]
         return Due(fresh, [r.copy() for r in expired], [r.copy() for r in snoozed], changes)
+
+    async def purge_read(self, read_before_ms: int, now_ms: int, limit: int) -> Purged:
+        old = sorted(
+            (r for r in self.rows if 0 < r.read_at_ms < read_before_ms),
+            key=lambda r: (r.read_at_ms, r.id),
+        )[:limit]
+        for row in old:
+            self.rows.remove(row)
+        changes = {(r.tenant_id, r.user_id): self._log(r, True) for r in old}
+        return Purged([r.copy() for r in old], changes)
 
     async def next_due_ms(self) -> int | None:
         return min((r.due_at_ms() for r in self.rows if r.due_at_ms()), default=None)

@@ -360,6 +360,42 @@ def test_an_expired_row_disappears_from_list_counts_and_streams(
         assert counts(server, http) == {"unread": 1, "unseen": 1, "total": 1}
 
 
+def test_retention_purges_rows_read_long_ago_and_tells_the_streams(
+    store_overrides: dict[str, Any], http: httpx.Client
+) -> None:
+    clock = ManualClock(int(time.time() * 1000))
+    with running_server(clock=clock, retention=3600.0, **store_overrides) as server:
+        assert server.server is not None
+        for name in ("read-first", "unread", "read-later"):
+            ok(http.post(server.internal_url(), json=notify_body(name)))
+        ids = {
+            row["notificationId"]: row["id"]
+            for row in ok(call(server, http, "GetNotifications"))["notifications"]
+        }
+        ok(mark(server, http, ids=[ids["read-first"]], mark="MARK_READ"))
+        clock.advance(1800)
+        ok(mark(server, http, ids=[ids["read-later"]], mark="MARK_READ"))
+        tab = Watch(http, server)
+        try:
+            tab.next_of("counts")
+            clock.advance(1801)  # read-first was read an hour and a second ago
+            assert server.call(server.server.scheduler.tick()) == 1
+            assert tab.next_of("update")["deletedIds"] == [ids["read-first"]]
+            assert tab.next_of("counts")["counts"] == {"unread": 1, "unseen": 1, "total": 2}
+            assert listing(server, http) == ["read-later", "unread"]
+            # The next sweep comes a minute later, not at every tick.
+            clock.advance(59)
+            assert server.call(server.server.scheduler.tick()) == 0
+            clock.advance(1800)
+            assert server.call(server.server.scheduler.tick()) == 1
+            assert tab.next_of("update")["deletedIds"] == [ids["read-later"]]
+        finally:
+            tab.close()
+        # Unread rows stay, however old.
+        assert listing(server, http) == ["unread"]
+        assert counts(server, http) == {"unread": 1, "unseen": 1, "total": 1}
+
+
 def test_snooze_hides_then_brings_the_row_back_unread(
     store_overrides: dict[str, Any], http: httpx.Client
 ) -> None:

@@ -32,11 +32,12 @@ def test_defaults_match_the_contract() -> None:
     assert config.live_retry_max_attempts == 3
     assert config.live_retry_interval == 5
     assert config.allowed_origins == ()
+    assert config.retention == 0  # off: rows stay until deleted or expired
 
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("30s", 30), ("500ms", 0.5), ("2m", 120), ("1h30m", 5400), ("1.5s", 1.5), ("0s", 0)],
+    [("30s", 30), ("500ms", 0.5), ("2m", 120), ("1h30m", 5400), ("1.5s", 1.5), ("0s", 0), ("90d", 90 * 86400)],
 )
 def test_durations(text: str, seconds: float) -> None:
     assert parse_duration(text) == seconds
@@ -56,6 +57,7 @@ def test_every_variable_is_read() -> None:
             "NOTIFY_METRICS_PORT": "3",
             "NOTIFY_LOG_LEVEL": "DEBUG",
             "NOTIFY_SHUTDOWN_TIMEOUT": "5s",
+            "NOTIFY_RETENTION": "30d",
             "NOTIFY_AUTH_JWT_SECRET": "s" * 32,
             "NOTIFY_AUTH_JWT_ISSUER": "iss",
             "NOTIFY_AUTH_JWT_AUDIENCE": "aud",
@@ -74,6 +76,7 @@ def test_every_variable_is_read() -> None:
         metrics_port=3,
         log_level="debug",
         shutdown_timeout=5,
+        retention=30 * 86400,
         jwt_secret="s" * 32,
         jwt_issuer="iss",
         jwt_audience="aud",
@@ -96,6 +99,7 @@ def test_every_variable_is_read() -> None:
         ({"NOTIFY_LIVE_HEARTBEAT_INTERVAL": "0s"}, "NOTIFY_LIVE_HEARTBEAT_INTERVAL"),
         ({"NOTIFY_LIVE_RETRY_MAX_ATTEMPTS": "0"}, "NOTIFY_LIVE_RETRY_MAX_ATTEMPTS"),
         ({"NOTIFY_POSTGRES_AUTOMIGRATE": "perhaps"}, "NOTIFY_POSTGRES_AUTOMIGRATE"),
+        ({"NOTIFY_RETENTION": "forever"}, "NOTIFY_RETENTION"),
     ],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], variable: str) -> None:

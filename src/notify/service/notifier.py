@@ -58,11 +58,13 @@ from notify.delivery.registry import ProviderRegistry
 from notify.metrics import Metrics
 from notify.realtime.bus import BusClient
 from notify.realtime.hub import Hub, Session
-from notify.store import Changed, Deleted, Selection, Store
+from notify.store import Changed, Deleted, Purged, Selection, Store
 
 # A resume replays at most this many missed notifications by default; a
 # client further behind is told OUT_OF_RANGE and pages its inbox instead.
 DEFAULT_MAX_REPLAY = 10_000
+# How often NOTIFY_RETENTION's sweep looks for rows to purge, once none are left.
+PURGE_INTERVAL_MS = 60_000
 # Channels whose rows keep the producer's collapse_key.
 _COLLAPSING = frozenset({Channel.IN_APP, Channel.WEB_PUSH, Channel.MOBILE_PUSH})
 
@@ -79,6 +81,7 @@ class Notifier:
         *,
         max_replay: int = DEFAULT_MAX_REPLAY,
         recipients: RateLimiter | None = None,
+        retention_ms: int = 0,
     ) -> None:
         self.store = store
         self.providers = providers
@@ -88,6 +91,8 @@ class Notifier:
         self._clock = clock
         self._max_replay = max_replay
         self._recipients = recipients
+        self._retention_ms = retention_ms
+        self._next_purge_ms = 0
         # Called when a write may have brought the next due time forward (the scheduler).
         self.on_schedule: Callable[[], None] | None = None
         # Called when a Notify queued external sends (the dispatcher).
@@ -304,25 +309,38 @@ class Notifier:
         snoozed one comes back to the streams as an update. Returns how many
         rows changed.
         """
-        due = await self.store.run_due(self._clock.now_ms(), limit)
+        now = self._clock.now_ms()
+        due = await self.store.run_due(now, limit)
+        purged = await self._purge_read(now, limit)
         await self._send(lambda user_id, channel: "", due.woken)
         changed: dict[tuple[str, str], tuple[list[Notification], list[str]]] = defaultdict(
             lambda: ([], [])
         )
         for row in due.snoozed:
             changed[(row.tenant_id, row.user_id)][0].append(row)
-        for row in due.expired:
+        for row in (*due.expired, *purged.rows):
             changed[(row.tenant_id, row.user_id)][1].append(row.id)
         by_tenant: dict[str, list[str]] = defaultdict(list)
         for (tenant_id, user_id), (rows, deleted) in changed.items():
-            change = due.changes.get((tenant_id, user_id), 0)
+            key = (tenant_id, user_id)
+            change = max(due.changes.get(key, 0), purged.changes.get(key, 0))
             self._bus.tell(
                 InboxChanged(tenant_id, user_id, tuple(rows), tuple(deleted), change=change)
             )
             by_tenant[tenant_id].append(user_id)
         for tenant_id, users in by_tenant.items():
             await self._tell_counts(tenant_id, users)
-        return len(due.woken) + len(due.snoozed) + len(due.expired)
+        return len(due.woken) + len(due.snoozed) + len(due.expired) + len(purged.rows)
+
+    async def _purge_read(self, now_ms: int, limit: int) -> Purged:
+        """NOTIFY_RETENTION: rows read longer ago than it, a batch per call while any are
+        left, then again a minute later (they are not due at a time, so nothing pokes)."""
+        if not self._retention_ms or now_ms < self._next_purge_ms:
+            return Purged([])
+        purged = await self.store.purge_read(now_ms - self._retention_ms, now_ms, limit)
+        if len(purged.rows) < limit:
+            self._next_purge_ms = now_ms + PURGE_INTERVAL_MS
+        return purged
 
     async def next_due_ms(self) -> int | None:
         return await self.store.next_due_ms()

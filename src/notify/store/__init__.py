@@ -103,6 +103,15 @@ class Due:
 
 
 @dataclass(frozen=True, slots=True)
+class Purged:
+    """What ``purge_read`` deleted (NOTIFY_RETENTION), with each user's change-log position."""
+
+    rows: list[Notification]
+    # (tenant, user) -> the change-log position of that user's last delete here
+    changes: dict[tuple[str, str], int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class OutboxEntry:
     """A claimed send: the row (its ``address`` and ``attempts`` so far) and when it was
     first due, which bounds its retries by age."""
@@ -212,6 +221,14 @@ class Store(Protocol):
 
     async def next_due_ms(self) -> int | None:
         """The earliest time ``run_due`` would have work, if any is scheduled."""
+        ...
+
+    async def purge_read(self, read_before_ms: int, now_ms: int, limit: int) -> Purged:
+        """Deletes at most ``limit`` rows read before ``read_before_ms``, the longest read first.
+
+        Each is logged as a delete at ``now_ms`` (resuming streams replay it) and
+        leaves the counts; with several replicas each row is deleted once.
+        """
         ...
 
     async def changes_after(

@@ -44,7 +44,7 @@ from notify.core.model import (
     Status,
 )
 from notify.core.preferences import PreferenceRule, Preferences, TenantPreferences
-from notify.store import MAX_DEVICES_PER_TYPE, OutboxDepth, Selection, SendResult, Store
+from notify.store import MAX_DEVICES_PER_TYPE, OutboxDepth, Purged, Selection, SendResult, Store
 
 ADVERSARIAL = [
     "",
@@ -628,6 +628,38 @@ async def test_the_change_log_records_every_state_change_in_order(store: Store) 
     again = await store.mark("t1", "u1", Selection(ids=(rows[0].id,)), Change(Mark.READ), NOW)
     assert again.change == 0
     assert await store.last_change("t1", "u1") == entries[-1].seq
+
+
+async def test_purge_read_deletes_only_rows_read_before_the_cutoff(store: Store) -> None:
+    rows = [make_row(i) for i in range(5)]
+    other = make_row(5, user="u2")
+    await store.create_notifications([*rows, other])
+    for i, row in enumerate(rows[:4]):  # read at NOW, NOW+1000, NOW+2000, NOW+3000
+        await store.mark("t1", "u1", Selection(ids=(row.id,)), Change(Mark.READ), NOW + i * 1000)
+    await store.mark("t1", "u2", Selection(ids=(other.id,)), Change(Mark.READ), NOW)
+    # Read and then unread again: not read any more, so kept.
+    await store.mark("t1", "u1", Selection(ids=(rows[3].id,)), Change(Mark.UNREAD), NOW + 3500)
+    before = await store.counts("t1", "u1", INBOX, NOW)
+    assert before == Counts(unread=2, unseen=1, total=5)
+
+    first = await store.purge_read(NOW + 1500, NOW + 9000, limit=2)
+    # The longest read first, across users; the limit holds.
+    assert {r.id for r in first.rows} == {rows[0].id, other.id}
+    second = await store.purge_read(NOW + 1500, NOW + 9000, limit=10)
+    assert [r.id for r in second.rows] == [rows[1].id]
+    assert second.rows[0].read_at_ms == NOW + 1000
+    assert await store.purge_read(NOW + 1500, NOW + 9000, limit=10) == Purged([], {})
+    assert await listed(store, INBOX) == ["n-4", "n-3", "n-2"]
+    assert await store.counts("t1", "u1", INBOX, NOW) == Counts(unread=2, unseen=1, total=3)
+    assert await store.counts("t1", "u2", INBOX, NOW) == Counts()
+    # Each purge is a delete in the user's change log, at the position it reports.
+    entries = await store.changes_after("t1", "u1", 0, 100)
+    deleted = [e for e in entries if e.deleted]
+    assert [e.row_id for e in deleted] == [rows[0].id, rows[1].id]
+    assert first.changes[("t1", "u1")] == deleted[0].seq
+    assert second.changes == {("t1", "u1"): deleted[1].seq}
+    # Gone for good.
+    assert await store.get_notifications("t1", [rows[0].id]) == []
 
 
 # ------------------------------------------------------------ delivery: the outbox

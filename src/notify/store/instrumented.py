@@ -29,6 +29,7 @@ from notify.store import (
     LoggedChange,
     OutboxDepth,
     OutboxEntry,
+    Purged,
     Selection,
     SendResult,
     Store,
@@ -56,6 +57,7 @@ class InstrumentedStore:
                 "inbox_counts",
                 "run_due",
                 "next_due_ms",
+                "purge_read",
                 "changes_after",
                 "last_change",
                 "mark_read",
@@ -134,6 +136,9 @@ class InstrumentedStore:
 
     async def next_due_ms(self) -> int | None:
         return await self._timed("next_due_ms", self.inner.next_due_ms())
+
+    async def purge_read(self, read_before_ms: int, now_ms: int, limit: int) -> Purged:
+        return await self._timed("purge_read", self.inner.purge_read(read_before_ms, now_ms, limit))
 
     async def changes_after(
         self, tenant_id: str, user_id: str, after: int, limit: int

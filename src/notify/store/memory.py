@@ -45,6 +45,7 @@ from notify.store import (
     LoggedChange,
     OutboxDepth,
     OutboxEntry,
+    Purged,
     Selection,
     SendResult,
     StoredRow,
@@ -294,6 +295,19 @@ class MemoryStore:
                 changes[(row.tenant_id, row.user_id)] = self._log(inbox, row.id, False)
         fresh = [r.copy() for r in woken if r not in snoozed]
         return Due(fresh, expired, [r.copy() for r in snoozed], changes)
+
+    async def purge_read(self, read_before_ms: int, now_ms: int, limit: int) -> Purged:
+        # A scan: it runs once a minute, and the memory store holds what fits in RAM.
+        old = sorted(
+            (r for r in self._by_id.values() if 0 < r.read_at_ms < read_before_ms),
+            key=lambda r: (r.read_at_ms, r.id),
+        )[:limit]
+        changes: dict[tuple[str, str], int] = {}
+        for row in old:
+            inbox = self._inbox(row.tenant_id, row.user_id)
+            self._forget(inbox, row)
+            changes[(row.tenant_id, row.user_id)] = self._log(inbox, row.id, True)
+        return Purged([r.copy() for r in old], changes)
 
     async def next_due_ms(self) -> int | None:
         while self._due:

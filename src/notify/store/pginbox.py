@@ -138,6 +138,20 @@ logged AS ({LOG} SELECT tenant_id, user_id, id, true, $1 FROM expired RETURNING 
 SELECT expired.*, logged.seq AS change_seq FROM expired JOIN logged ON logged.row_id = expired.id
 """
 
+# NOTIFY_RETENTION: rows read before $1, longest read first (the partial index
+# notifications_read_age), each logged as a delete at $3.
+PURGE_READ = f"""
+WITH old AS (
+    SELECT id FROM notifications
+    WHERE read_at_ms > 0 AND read_at_ms < $1
+    ORDER BY read_at_ms LIMIT $2
+    FOR UPDATE SKIP LOCKED
+),
+purged AS (DELETE FROM notifications n USING old WHERE n.id = old.id RETURNING {N_COLUMNS}),
+logged AS ({LOG} SELECT tenant_id, user_id, id, true, $3 FROM purged RETURNING row_id, seq)
+SELECT purged.*, logged.seq AS change_seq FROM purged JOIN logged ON logged.row_id = purged.id
+"""
+
 # A week of changes is kept: resuming streams further back page their inbox.
 TRIM_CHANGES = """
 DELETE FROM inbox_changes WHERE seq IN (

@@ -51,6 +51,7 @@ from notify.store import (
     LoggedChange,
     OutboxDepth,
     OutboxEntry,
+    Purged,
     Selection,
     SendResult,
     StoredRow,
@@ -517,6 +518,15 @@ class PostgresStore:
             [columns.to_row(r) for r in woken if r["was_snoozed"]],
             changes,
         )
+
+    async def purge_read(self, read_before_ms: int, now_ms: int, limit: int) -> Purged:
+        async with self._conn() as conn:
+            records = await conn.fetch(pginbox.PURGE_READ, read_before_ms, limit, now_ms)
+        changes: dict[tuple[str, str], int] = {}
+        for record in records:
+            key = (record["tenant_id"], record["user_id"])
+            changes[key] = max(changes.get(key, 0), int(record["change_seq"]))
+        return Purged([columns.to_row(r) for r in records], changes)
 
     async def changes_after(
         self, tenant_id: str, user_id: str, after: int, limit: int
