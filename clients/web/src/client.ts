@@ -1,10 +1,13 @@
 // createNotifyClient: the client port's calls, typed from the proto, with the
 // bearer token added to every request and a default deadline on unary calls.
 
-import { type Client, createClient, type Interceptor, type Transport } from "@connectrpc/connect";
+import { createClient, type Interceptor, type Transport } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
 import { NotificationClientService } from "./gen/elloloop/notify/v1/notify_pb.js";
 import { createLive, type Live, type LiveOptions } from "./live.js";
+import type { NotificationClient } from "./rpc.js";
+
+export type { NotificationClient } from "./rpc.js";
 
 /** A bearer token, or a function asked before every call (so a refreshed JWT is used at once). */
 export type TokenSource = string | (() => string | Promise<string>);
@@ -29,9 +32,6 @@ export interface NotifyClientOptions {
    */
   transport?: (setup: TransportSetup) => Transport;
 }
-
-/** The generated client of NotificationClientService: every RPC of the client port. */
-export type NotificationClient = Client<typeof NotificationClientService>;
 
 /** Every call of the client port, plus `subscribe()` for the live inbox. */
 export type NotifyClient = NotificationClient & {

@@ -7,7 +7,7 @@
 
 import { Code, ConnectError } from "@connectrpc/connect";
 import { type BackoffPolicy, backoffDelay, DEFAULT_BACKOFF } from "./backoff.js";
-import type { NotificationClient } from "./client.js";
+import type { NotificationClient } from "./rpc.js";
 import type { FilterInit } from "./filter.js";
 import { type Counts, DeviceType, type StreamEvent } from "./gen/elloloop/notify/v1/notify_pb.js";
 import type { InboxState } from "./inbox.js";

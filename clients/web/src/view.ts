@@ -5,7 +5,7 @@
 
 import { ConnectError } from "@connectrpc/connect";
 import type { Counts, Notification, StreamEvent } from "./gen/elloloop/notify/v1/notify_pb.js";
-import type { NotificationClient } from "./client.js";
+import type { NotificationClient } from "./rpc.js";
 import type { FilterInit } from "./filter.js";
 import {
   DEFAULT_PAGE_SIZE,

@@ -8,8 +8,7 @@
 // `notifyd vapid-keys --public` prints for NOTIFY_WEBPUSH_VAPID_PRIVATE_KEY):
 // without it the button stays hidden.
 
-import type { Client } from "@connectrpc/connect";
-import { DeviceType, type NotificationClientService } from "./gen/elloloop/notify/v1/notify_pb.js";
+import { DeviceType, type NotificationClient } from "@notify/web";
 
 export type PushState = "unsupported" | "off" | "denied" | "on" | "error";
 
@@ -30,7 +29,7 @@ export function pushSupported(): boolean {
 
 /** Subscribes (or reuses the subscription) and registers it; answers the new state. */
 export async function enablePush(
-  client: Client<typeof NotificationClientService>,
+  client: NotificationClient,
   vapidKey: string,
 ): Promise<PushState> {
   if (!pushSupported()) return "unsupported";
@@ -53,7 +52,7 @@ export async function enablePush(
 
 /** Wires the button: shown only with a VAPID key; its label says the state. */
 export function setupPushButton(
-  client: Client<typeof NotificationClientService>,
+  client: NotificationClient,
   vapidKey: string | null,
   button: HTMLButtonElement,
 ): void {
