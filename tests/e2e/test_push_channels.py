@@ -9,10 +9,10 @@ APNs (HTTP/2 over TLS with a test CA) the ES256 provider token and headers,
 Twilio basic auth and the form. The rows end DELIVERED with the providers'
 message ids and the metrics count each provider and sender. Preferences
 turning web push off skip that row while the others still go out; the
-producer's collapse_key reaches APNs and FCM (only in-app rows collapse in
-the store); one gone iOS device of two is forgotten while the row is
-delivered through the other. And a half-configured provider stops the real
-``notifyd`` with one line naming the variable.
+producer's collapse_key reaches APNs, FCM and the push service (as Topic),
+and only in-app rows collapse in the store; one gone iOS device of two is
+forgotten while the row is delivered through the other. And a half-configured
+provider stops the real ``notifyd`` with one line naming the variable.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from notify.core.clock import ManualClock
 from notify.core.model import DeviceType
 from notify.delivery.apns_payload import message_id
 from notify.delivery.vapid import generate_private_key, private_key_b64url, public_key_b64url
+from notify.delivery.webpush import topic
 from tests.apns_support import (
     KEY_ID,
     TEAM_ID,
@@ -318,23 +319,30 @@ async def test_the_collapse_key_reaches_apns_and_fcm_and_only_in_app_rows_collap
             for number in (1, 2):
                 body = notify_body(
                     f"build-{number}",
-                    channels=[IN_APP, MOBILE_PUSH],
+                    channels=[IN_APP, WEB_PUSH, MOBILE_PUSH],
                     title=f"{number} builds failed",
                     collapseKey="builds:api",
                 )
                 answers.append((await post(http, server.internal_url(), body)).json())
                 await settled(http, server)
             inbox = await asyncio.to_thread(rows_of, http, server, [IN_APP])
-            mobile = await asyncio.to_thread(rows_of, http, server, [MOBILE_PUSH])
+            pushed = await asyncio.to_thread(rows_of, http, server, [WEB_PUSH, MOBILE_PUSH])
 
-    assert answers == [{"delivered": 0, "pending": 2, "failed": 0}] * 2
+    assert answers == [{"delivered": 0, "pending": 3, "failed": 0}] * 2
     # The inbox shows one row, the newer, counting both.
     (row,) = inbox
     assert (row["notificationId"], row["collapsedCount"]) == ("build-2", 2)
-    # Both push rows stay (each was sent), each carrying the key to the push services,
-    # which replace the older notification on the phone.
-    assert sorted(r["notificationId"] for r in mobile) == ["build-1", "build-2"]
-    assert {r["status"] for r in mobile} == {"DELIVERY_STATUS_DELIVERED"}
+    # Every push row stays (each was sent), each carrying the key to its push service,
+    # which replaces the older notification it holds or shows.
+    assert sorted((r["channel"], r["notificationId"]) for r in pushed) == [
+        (MOBILE_PUSH, "build-1"),
+        (MOBILE_PUSH, "build-2"),
+        (WEB_PUSH, "build-1"),
+        (WEB_PUSH, "build-2"),
+    ]
+    assert {r["status"] for r in pushed} == {"DELIVERY_STATUS_DELIVERED"}
+    assert servers.push.rejected == []
+    assert [p.headers["topic"] for p in servers.push.received] == [topic("builds:api")] * 2
     assert [s.headers["apns-collapse-id"] for s in servers.apns.accepted()] == ["builds:api"] * 2
     assert [m["android"]["collapse_key"] for m in servers.fcm.messages] == ["builds:api"] * 2
     assert [m["notification"]["title"] for m in servers.fcm.messages] == [
