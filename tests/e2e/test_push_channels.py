@@ -382,6 +382,47 @@ async def test_a_gone_ios_device_is_forgotten_while_the_other_delivers(
     assert tried[2:] == [(IOS_TOKEN, 200)]
 
 
+async def test_unconfigured_channels_stay_pending_and_an_unserved_platform_fails(
+    store_overrides: dict[str, Any], tmp_path: Path
+) -> None:
+    """Without APNs, MOBILE_PUSH serves Android only: an iPhone-only user's row is FAILED.
+    WhatsApp (no sender number) has no provider at all: its row waits, PENDING."""
+    async with four_servers(tmp_path) as servers:
+        apns_off = {k: v for k, v in servers.config.items() if not k.startswith("apns_")}
+        servers.config = apns_off
+        async with notifyd(store_overrides, servers) as server:
+            with httpx.Client(timeout=10) as http:
+                await register(http, server, "DEVICE_TYPE_IOS", IOS_TOKEN)
+                body = notify_body(
+                    "later-1",
+                    channels=[MOBILE_PUSH, SMS, "DELIVERY_CHANNEL_WHATSAPP"],
+                    addresses={
+                        "user-alice": {"byChannel": {"sms": ALICE_PHONE, "whatsapp": ALICE_PHONE}}
+                    },
+                )
+                answer = await post(http, server.internal_url(), body)
+                rows = await settled(http, server)
+                assert server.server is not None
+                # Another pass of every provider claims nothing: WhatsApp has none.
+                handled = await asyncio.to_thread(server.call, server.server.dispatcher.tick())
+                channels = [MOBILE_PUSH, SMS, "DELIVERY_CHANNEL_WHATSAPP"]
+                listed = await asyncio.to_thread(rows_of, http, server, channels)
+
+    assert answer.json() == {"delivered": 0, "pending": 3, "failed": 0}
+    mobile = rows[("later-1", MOBILE_PUSH)]
+    assert (mobile["status"], mobile["failureReason"]) == (
+        "DELIVERY_STATUS_FAILED",
+        "no android device registered",
+    )
+    assert rows[("later-1", SMS)]["status"] == "DELIVERY_STATUS_DELIVERED"
+    assert handled == 0
+    statuses = {r["channel"]: (r["status"], r.get("attempts", 0)) for r in listed}
+    assert statuses["DELIVERY_CHANNEL_WHATSAPP"] == ("DELIVERY_STATUS_PENDING", 0)
+    assert servers.apns.seen == []
+    assert servers.fcm.attempts == 0
+    assert [m["To"] for m in servers.twilio.messages] == [ALICE_PHONE]
+
+
 # ---------------------------------------------------------------- start-up
 
 
