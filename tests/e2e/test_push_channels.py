@@ -11,8 +11,10 @@ message ids and the metrics count each provider and sender. Preferences
 turning web push off skip that row while the others still go out; the
 producer's collapse_key reaches APNs, FCM and the push service (as Topic),
 and only in-app rows collapse in the store; one gone iOS device of two is
-forgotten while the row is delivered through the other. And a half-configured
-provider stops the real ``notifyd`` with one line naming the variable.
+forgotten while the row is delivered through the other, and when every phone
+is gone the row is FAILED with each one's reason. A channel without a
+provider keeps its rows PENDING. And a half-configured provider stops the
+real ``notifyd`` with one line naming the variable.
 """
 
 from __future__ import annotations
@@ -380,6 +382,31 @@ async def test_a_gone_ios_device_is_forgotten_while_the_other_delivers(
     tried = [(s.device_token, s.status) for s in servers.apns.seen]
     assert sorted(tried[:2]) == [(IOS_TOKEN, 200), (OTHER_IOS_TOKEN, 410)]
     assert tried[2:] == [(IOS_TOKEN, 200)]
+
+
+async def test_every_phone_gone_fails_the_row_with_each_reason_and_forgets_them(
+    store_overrides: dict[str, Any], tmp_path: Path
+) -> None:
+    async with four_servers(tmp_path) as servers, notifyd(store_overrides, servers) as server:
+        servers.fcm.gone.add(ANDROID_TOKEN)
+        servers.apns.answer_next(IOS_TOKEN, Answer(400, "BadDeviceToken"))
+        with httpx.Client(timeout=10) as http:
+            await register(http, server, "DEVICE_TYPE_ANDROID", ANDROID_TOKEN)
+            await register(http, server, "DEVICE_TYPE_IOS", IOS_TOKEN)
+            await post(http, server.internal_url(), notify_body("gone-1", channels=[MOBILE_PUSH]))
+            row = (await settled(http, server))[("gone-1", MOBILE_PUSH)]
+            assert server.server is not None
+            devices = await asyncio.to_thread(
+                server.call, server.server.store.list_devices("acme", "user-alice")
+            )
+
+    assert (row["status"], row["attempts"]) == ("DELIVERY_STATUS_FAILED", 1)
+    reasons = dict(part.split(": ", 1) for part in row["failureReason"].split("; "))
+    assert reasons["apns"] == "APNs 400 BadDeviceToken"
+    assert "UNREGISTERED" in reasons["fcm"]
+    for token in servers.fcm.oauth.issued:  # no access token leaks into a reason
+        assert token not in row["failureReason"]
+    assert devices == []
 
 
 async def test_unconfigured_channels_stay_pending_and_an_unserved_platform_fails(
