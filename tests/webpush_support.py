@@ -11,7 +11,8 @@ what RFC 8030/8291/8292 demand and refuses what fails:
   was made with (else 403, the "wrong VAPID key" case), the JWT is ES256 and
   verifies with it (pyjwt), ``aud`` is this origin, ``exp`` is in the future
   and at most 24 h away, ``sub`` is a ``mailto:`` or ``https:`` contact;
-- ``Content-Encoding: aes128gcm``, a numeric ``TTL``, a valid ``Urgency``;
+- ``Content-Encoding: aes128gcm``, a numeric ``TTL``, a valid ``Urgency``, a
+  ``Topic`` (when sent) of at most 32 base64url characters;
 - the body decrypts (http_ece) with the browser's private key and auth secret.
 
 A push that passes is kept as a ``Push`` (headers and the decrypted JSON) and
@@ -23,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import time
 from collections import deque
 from collections.abc import AsyncIterator
@@ -38,6 +40,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from notify.core.subscription import b64url, b64url_decode
 
 URGENCIES = ("very-low", "low", "normal", "high")
+TOPIC = re.compile(r"[A-Za-z0-9_-]{1,32}")  # RFC 8030 section 5.4
 
 
 @dataclass
@@ -139,6 +142,8 @@ class PushService:
             raise Refused(400, "TTL missing")
         if headers.get("urgency", "normal") not in URGENCIES:
             raise Refused(400, "bad Urgency")
+        if "topic" in headers and not TOPIC.fullmatch(headers["topic"]):
+            raise Refused(400, "Topic is not 1-32 base64url characters")
         if len(body) > 4096:
             raise Refused(413, "over 4096 bytes")
         try:

@@ -3,8 +3,10 @@
 Each push is a POST to the subscription's endpoint (the browser's push
 service) with the payload encrypted for that browser alone (``aes128gcm``,
 RFC 8291, with the subscription's ``p256dh`` key and ``auth`` secret, through
-http_ece), a VAPID ``Authorization`` header (notify.delivery.vapid), ``TTL``
-and ``Urgency``. The push service answers:
+http_ece), a VAPID ``Authorization`` header (notify.delivery.vapid), ``TTL``,
+``Urgency``, and ``Topic`` from the row's collapse key (a newer push with the
+same topic replaces one the push service still holds for an offline
+browser). The push service answers:
 
 - 201 (or any 2xx): ACCEPTED; its ``Location`` (the push's resource) is the
   provider message id;
@@ -23,7 +25,10 @@ receives, see ``payload``) is cut to fit the 4 KiB every push service accepts.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
+import re
 from typing import Any
 
 import http_ece
@@ -49,6 +54,8 @@ DEFAULT_TIMEOUT_S = 10.0
 MAX_PUSH_BYTES = 4096
 MAX_PLAINTEXT_BYTES = MAX_PUSH_BYTES - 86 - 1 - 16
 _TRANSIENT = {408, 425, 429}
+# RFC 8030 section 5.4: a Topic is at most 32 characters of the base64url alphabet.
+_TOPIC = re.compile(r"[A-Za-z0-9_-]{1,32}")
 _GONE = {404, 410}
 # RFC 8030 Urgency from the row's severity: errors wake a sleeping phone, the rest wait
 # for a good moment.
@@ -98,6 +105,18 @@ def payload(row: Notification) -> bytes:
             break
         encoded = _cut(document, field)
     return encoded
+
+
+def topic(collapse_key: str) -> str | None:
+    """The ``Topic`` header for a collapse key: the key itself when RFC 8030 allows it,
+    else the first 32 characters of its SHA-256 in base64url (the same key always gives
+    the same topic, which is all replacing needs); None without a key."""
+    if not collapse_key:
+        return None
+    if _TOPIC.fullmatch(collapse_key):
+        return collapse_key
+    digest = hashlib.sha256(collapse_key.encode()).digest()
+    return base64.urlsafe_b64encode(digest).decode()[:32]
 
 
 def _cut(document: dict[str, Any], field: str) -> bytes:
@@ -198,6 +217,9 @@ class WebPushSender:
             "ttl": str(self.ttl(row)),
             "urgency": URGENCY[row.severity],
         }
+        replaces = topic(row.collapse_key)
+        if replaces is not None:
+            headers["topic"] = replaces
         try:
             response = await self._client.post(
                 destination.url,
