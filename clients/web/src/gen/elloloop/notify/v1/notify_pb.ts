@@ -2139,11 +2139,18 @@ export const NotificationClientService: GenService<{
     output: typeof AckDataChangeResponseSchema;
   },
   /**
-   * Records the caller's push token for one device type: one token per
-   * (user, device type), a new token replaces the old.
+   * Registers one of the caller's push devices: for DEVICE_TYPE_BROWSER the
+   * browser's PushSubscription JSON (an https endpoint, a P-256 keys.p256dh
+   * and a 16-byte keys.auth; http only to loopback with
+   * NOTIFY_WEBPUSH_ALLOW_INSECURE), for Android an FCM token, for iOS an APNs
+   * token. A user may hold several devices of a type (at most 10; one more
+   * drops the least recently registered); the same token again is the same
+   * device, and a token another user of the tenant registered moves to the
+   * caller. A push service's "token gone" answer deletes the device.
    *
-   * Errors: `invalid_argument` for an unset device_type or an empty, blank or
-   * over-long (4,096 characters) token.
+   * Errors: `invalid_argument` for an unset device_type, an empty, blank or
+   * over-long (4,096 characters) token, or a browser token that is not a
+   * valid PushSubscription.
    *
    * @generated from rpc elloloop.notify.v1.NotificationClientService.RegisterPushToken
    */
