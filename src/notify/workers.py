@@ -134,6 +134,7 @@ class Supervisor:
         self._reserved: list[socket.socket] = []
         self._slots: list[WorkerSlot] = []
         self._ports = (0, 0)
+        self._serving = False  # every worker was ready once
         self._stopping = False
         self._failed = False
         self._restarts = 0
@@ -202,6 +203,7 @@ class Supervisor:
                 workers=config.workers,
                 pids=[slot.process.pid for slot in self._slots if slot.process],
             )
+            self._serving = True
             keepers = [asyncio.create_task(self._keep(slot)) for slot in self._slots]
             await self._stop.wait()
             self._log("notify shutting down", workers=config.workers)
@@ -375,6 +377,8 @@ class Supervisor:
         """None when every worker is ready, else the first reason found."""
         if self._stopping or (self._stop is not None and self._stop.is_set()):
             return "shutting down"
+        if not self._serving:
+            return "starting: the workers are not up yet"
         for slot in self._slots:
             if not slot.running():
                 return f"worker {slot.index} is restarting"
