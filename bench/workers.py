@@ -21,6 +21,7 @@ import random
 import statistics
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 from bench import h1, wrk
 from bench.measurements import NOTIFY_USERS, TENANT, Figure, Report, Settings
@@ -79,6 +80,7 @@ def _notify_load(
                 duration_s=settings.warmup_s, **common)  # fmt: skip
     time.sleep(SETTLE_S)
     rows_before = _rows(db)
+    supervisor_before = _own_cpu_seconds(server.pid)
     with db.cpu_meter() as pg_cpu:
         result = wrk.run_wrk(server, url, wrk.notify_script(tag, NOTIFY_USERS),
                              duration_s=settings.duration_s, **common)  # fmt: skip
@@ -89,7 +91,13 @@ def _notify_load(
         f"{result.duration_s:.1f} s over {settings.connections} connections; p50 "
         f"{result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms, max {result.max_ms:.1f} ms"
     )
+    supervisor = _own_cpu_seconds(server.pid) - supervisor_before
     split = _cpu_split(report, result.server_cpu, result.wrk_cpu_cores, pg_cpu[0][1])
+    if workers > 1 and result.server_cpu.wall:
+        split += (
+            f"; of notifyd's, the supervisor (log lines passed on, nothing else) used "
+            f"{supervisor / result.server_cpu.wall:.2f}"
+        )
     report.details.append(f"{workers} worker(s), {split}")
     report.check(
         f"{workers} worker(s): non-2xx {result.errors_status}, socket errors "
@@ -125,6 +133,12 @@ def _cpu_split(report: Report, server: CpuReading, wrk_cores: float, pg_cores: f
         f"{pg_cores:.2f}, wrk {wrk_cores:.2f}, everything else {others:.2f} of "
         f"{os.cpu_count()}{noisy}"
     )
+
+
+def _own_cpu_seconds(pid: int) -> float:
+    """CPU seconds of the process alone (proc_cpu_times adds its children, the workers)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _rows(db: Database) -> int:

@@ -292,6 +292,24 @@ def test_a_worker_that_cannot_start_fails_the_start_with_exit_1() -> None:
     assert not any(e["msg"] == "notify started" for e in entries)
 
 
+@pytest.mark.parametrize("variable", ["NOTIFY_INTERNAL_PORT", "NOTIFY_METRICS_PORT"])
+def test_a_port_in_use_is_one_line_exit_1(variable: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        ports = {"NOTIFY_CLIENT_PORT": "0", "NOTIFY_INTERNAL_PORT": "0",
+                 "NOTIFY_METRICS_PORT": "0", variable: str(port)}  # fmt: skip
+        result = run_config_error(
+            NOTIFY_AUTH_DEV_MODE="true", NOTIFY_WORKERS="2", NOTIFY_STORE_DRIVER="postgres",
+            NOTIFY_POSTGRES_DSN="postgresql://notify@127.0.0.1:1/notify", **ports,
+        )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"notifyd: cannot listen on 127.0.0.1:{port} ({variable}): the port is already in use"
+    ]
+
+
 def test_memory_store_with_several_workers_is_one_line_naming_both_variables() -> None:
     result = run_config_error(NOTIFY_AUTH_DEV_MODE="true", NOTIFY_WORKERS="2")
     assert result.returncode == 2
