@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bench import delivery, inbox, live, measurements, postgres
+from bench import delivery, inbox, live, measurements, postgres, workers
 from bench.measurements import Report, Settings
 
 MEASUREMENTS: dict[str, Callable[[Settings], Report]] = {
@@ -30,6 +30,9 @@ MEASUREMENTS: dict[str, Callable[[Settings], Report]] = {
     "pg_webhook": delivery.pg_webhook,
     "email_cost": delivery.email_cost,
     "pg_email_cost": delivery.pg_email_cost,
+    "pg_notify_workers": workers.pg_notify_workers,
+    "pg_cross_replica": workers.pg_cross_replica,
+    "pg_fanout_replicas": workers.pg_fanout_replicas,
 }
 
 DEFAULT = tuple(MEASUREMENTS)
@@ -43,6 +46,7 @@ WRK_MEASUREMENTS = frozenset(
         "pg_get_notifications",
         "inbox_rich",
         "pg_inbox_rich",
+        "pg_notify_workers",
     }
 )
 

@@ -126,6 +126,9 @@ class Notifyd:
                     self.stop()
                     raise ServerError(f"notifyd did not start:\n{tail}")
                 time.sleep(0.05)
+        for child in child_pids(self._proc.pid):  # workers (NOTIFY_WORKERS > 1)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                raise_fd_limit(child)
         return self
 
     def stop(self) -> int | None:
@@ -287,10 +290,31 @@ def _free_port() -> int:
 
 
 def proc_cpu_times(pid: int) -> tuple[float, float]:
-    """(user, system) CPU seconds a process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    # After the ")" the fields start at #3 (state); utime and stime are #14, #15.
-    return int(fields[11]) / _CLOCK_TICKS, int(fields[12]) / _CLOCK_TICKS
+    """(user, system) CPU seconds a process and its live children have used so far.
+
+    The children are notifyd's workers (NOTIFY_WORKERS > 1); one process has none.
+    """
+    user = system = 0.0
+    for number in (pid, *child_pids(pid)):
+        try:
+            fields = Path(f"/proc/{number}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            if number == pid:
+                raise
+            continue  # a child that just exited
+        # After the ")" the fields start at #3 (state); utime and stime are #14, #15.
+        user += int(fields[11]) / _CLOCK_TICKS
+        system += int(fields[12]) / _CLOCK_TICKS
+    return user, system
+
+
+def child_pids(pid: int) -> list[int]:
+    """The direct children of ``pid`` (from /proc/PID/task/*/children)."""
+    found: list[int] = []
+    for children in Path(f"/proc/{pid}/task").glob("*/children"):
+        with contextlib.suppress(OSError):
+            found += [int(number) for number in children.read_text().split()]
+    return found
 
 
 def proc_cpu_seconds(pid: int) -> float:

@@ -22,6 +22,7 @@ from notify.auth import AuthStartupError
 from notify.config import Config, ConfigError, check_production_secrets, help_text, load_config
 from notify.http.patches import PatchError
 from notify.store.factory import StoreStartupError, migrate_database
+from notify.workers import WORKER_COMMAND, become_worker, supervise
 
 USAGE = """usage: notifyd [serve | migrate | vapid-keys [--public] | --version | --help]
 
@@ -58,7 +59,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"notifyd {__version__}")
         return 0
     if command == "vapid-keys":
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `| head -1` ends it quietly too
         return _vapid_keys(args[1:])
+    worker: tuple[int, int] | None = None
+    if command == WORKER_COMMAND and len(args) == 3 and args[1].isdigit() and args[2].isdigit():
+        # Started by the supervisor of NOTIFY_WORKERS > 1 only (notify/workers.py).
+        worker = (int(args[1]), int(args[2]))
+        command, args = "serve", ["serve"]
     if command not in ("serve", "migrate") or len(args) > 1:
         print(f"notifyd: unknown arguments {' '.join(args)!r} (try --help)", file=sys.stderr)
         return 2
@@ -70,9 +77,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"notifyd: configuration error: {exc}", file=sys.stderr)
         return 2
     logs.configure(config.log_level)
+    if worker is not None:
+        become_worker(*worker)
     try:
         if command == "migrate":
             return uvloop.run(_migrate(config))
+        if config.workers > 1 and worker is None:
+            return _supervise(config)
         return _serve(config)
     except ConfigError as exc:
         print(f"notifyd: configuration error: {exc}", file=sys.stderr)
@@ -93,6 +104,15 @@ def _serve(config: Config) -> int:
         print(f"notifyd: {_describe_listen_error(config, exc)}", file=sys.stderr)
         return 1
     return 0
+
+
+def _supervise(config: Config) -> int:
+    try:
+        return supervise(config)
+    except OSError as exc:
+        logs.flush()
+        print(f"notifyd: {_describe_listen_error(config, exc)}", file=sys.stderr)
+        return 1
 
 
 def _describe_listen_error(config: Config, exc: OSError) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -112,6 +113,7 @@ class Config:
     webpush_subject: str = ""
     webpush_allow_insecure: bool = False
     webpush_ttl: float = 24 * 3600.0
+    workers: int = 1
 
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
@@ -184,6 +186,28 @@ def parse_positive_int(text: str) -> int:
     if value < 1:
         raise ValueError(f"{value} is not a positive whole number")
     return value
+
+
+MAX_WORKERS = 64
+
+
+def parse_workers(text: str) -> int:
+    """A count of serving processes, or ``auto``: one per CPU this process may run on."""
+    if text.strip().lower() == "auto":
+        return min(cpu_count(), MAX_WORKERS)
+    what = f"a number of workers from 1 to {MAX_WORKERS}, or auto"
+    value = _whole_number(text, what)
+    if not 1 <= value <= MAX_WORKERS:
+        raise ValueError(f"{value} is not {what}")
+    return value
+
+
+def cpu_count() -> int:
+    """CPUs this process may run on (a container's cpuset, not the host's count)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def parse_limit(text: str) -> int:
@@ -680,6 +704,10 @@ VARIABLES: tuple[Variable, ...] = (
         "NOTIFY_WEBPUSH_ALLOW_INSECURE", "webpush_allow_insecure", parse_bool, "false",
         "accept http:// subscription endpoints on loopback and send to them (tests only)",
     ),
+    Variable(
+        "NOTIFY_WORKERS", "workers", parse_workers, "1",
+        f"serving processes on the same ports (auto: one per CPU; at most {MAX_WORKERS})",
+    ),
 )  # fmt: skip
 # The older name of NOTIFY_BIND_HOST, still read; setting both to different values is an error.
 HOST_ALIAS = "NOTIFY_HOST"
@@ -732,6 +760,16 @@ def _check_required(config: Config, *, require_secrets: bool) -> None:
     if config.bus_driver == "postgres" and config.store_driver != "postgres":
         raise ConfigError(
             "NOTIFY_BUS: postgres needs NOTIFY_STORE_DRIVER=postgres (the bus fetches rows from it)"
+        )
+    if config.workers > 1 and config.store_driver != "postgres":
+        raise ConfigError(
+            f"NOTIFY_WORKERS: {config.workers} workers need NOTIFY_STORE_DRIVER=postgres"
+            " (the memory store lives in one process)"
+        )
+    if config.workers > 1 and config.bus_driver == "memory":
+        raise ConfigError(
+            f"NOTIFY_WORKERS: {config.workers} workers need NOTIFY_BUS=auto or postgres"
+            " (the memory bus does not cross processes)"
         )
     hmac_algorithms = [a for a in config.jwt_algorithms if a in HMAC_ALGORITHMS]
     if hmac_algorithms and not config.jwt_secret:

@@ -63,6 +63,7 @@ from notify.service.scheduler import Scheduler
 from notify.store import Store
 from notify.store.factory import open_store
 from notify.store.instrumented import InstrumentedStore
+from notify.workers import WORKER_METRICS_HOST
 
 logger = logging.getLogger("notify.server")
 # Start and stop lines (version, driver, ports) are written at every log
@@ -238,6 +239,11 @@ class NotifyServer:
         def on_cut(reason: str) -> None:
             self.metrics.connections_cut.labels(reason).inc()
 
+        # A worker (NOTIFY_WORKERS > 1) shares the API ports with its siblings
+        # and serves its operations port on loopback, to the supervisor only.
+        shared = config.workers > 1
+        metrics_host = WORKER_METRICS_HOST if shared else config.host
+
         self._api_listeners = [
             Listener(
                 client_with_cors,
@@ -247,6 +253,7 @@ class NotifyServer:
                 limits=connection_limits,
                 gate=gate,
                 on_cut=on_cut,
+                reuse_port=shared,
             ),
             Listener(
                 self._internal_app,
@@ -256,15 +263,17 @@ class NotifyServer:
                 limits=connection_limits,
                 gate=gate,
                 on_cut=on_cut,
+                reuse_port=shared,
             ),
         ]
         self._metrics_listener = Listener(
             HealthApp(self.metrics, self._readiness),
-            config.host,
+            metrics_host,
             config.metrics_port,
             name="metrics",
             limits=connection_limits,
             on_cut=on_cut,
+            reuse_port=shared,
         )
         # --- end hardening
 

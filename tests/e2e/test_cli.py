@@ -241,3 +241,25 @@ def test_a_jwks_that_cannot_be_fetched_is_one_line_exit_1() -> None:
                  NOTIFY_BIND_HOST="127.0.0.1", NOTIFY_LOG_LEVEL="error")  # fmt: skip
     assert result.returncode == 1
     assert one_line(result).startswith(f"notifyd: cannot load NOTIFY_AUTH_JWT_JWKS_URL ({url}):")
+
+
+@pytest.mark.parametrize("args", [["--help"], ["vapid-keys"]])
+def test_output_cut_short_by_its_reader_ends_quietly(args: list[str]) -> None:
+    """`notifyd --help | head -1`: the reader is gone; no BrokenPipeError trace, no exit 1."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader left before the first write
+    try:
+        result = subprocess.run(
+            [NOTIFYD, *args],
+            stdout=write_end,
+            capture_output=False,
+            stderr=subprocess.PIPE,
+            env=dict(os.environ),
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    stderr = result.stderr.decode()
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr, stderr
+    assert result.returncode == -signal.SIGPIPE  # as any Unix filter ends there

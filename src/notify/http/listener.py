@@ -71,8 +71,12 @@ class Listener:
         limits: ConnectionLimits | None = None,
         gate: ConnectionGate | None = None,
         on_cut: Callable[[str], None] | None = None,
+        reuse_port: bool = False,
     ) -> None:
         self.name = name
+        # SO_REUSEPORT: several worker processes bind the same port and the
+        # kernel spreads new connections over them (notify/workers.py).
+        self._reuse_port = reuse_port
         self.limits = limits or ConnectionLimits()
         self._gate = gate
         self._on_cut = on_cut or (lambda reason: None)
@@ -120,6 +124,7 @@ class Listener:
             self._host,
             self._requested_port,
             reuse_address=True,
+            reuse_port=self._reuse_port or None,
             backlog=4096,
         )
         sock = self._server.sockets[0]
