@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -484,3 +485,26 @@ def test_inbox_command_exit_codes(notifyd: ServerThread) -> None:
     assert mixed.returncode == 4
     assert "marked read" in mixed.stdout
     assert rows_by_title(notifyd, user)["x"]["status"] == "DELIVERY_STATUS_READ"
+
+
+def test_vapid_keys_make_a_pair_the_server_accepts(notifyd: ServerThread) -> None:
+    made = ctl_json(notifyd, "vapid-keys")
+    again = ctl_json(notifyd, "vapid-keys")
+    assert made["privateKey"] != again["privateKey"]  # a new pair every time
+    # notifyd reads the private key and derives the same public key from it.
+    derived = subprocess.run(
+        [str(Path(sys.executable).with_name("notifyd")), "vapid-keys", "--public"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "NOTIFY_WEBPUSH_VAPID_PRIVATE_KEY": made["privateKey"]},
+        timeout=60,
+    )
+    assert derived.returncode == 0, derived.stderr
+    assert derived.stdout.strip() == made["publicKey"]
+    text = ctl(notifyd, "vapid-keys")
+    assert text.returncode == 0
+    lines = [line for line in text.stdout.splitlines() if not line.startswith("#")]
+    assert [line.split("=", 1)[0] for line in lines] == [
+        "NOTIFY_WEBPUSH_VAPID_PRIVATE_KEY",
+        "VAPID_PUBLIC_KEY",
+    ]

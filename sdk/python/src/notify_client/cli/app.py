@@ -18,7 +18,7 @@ from google.protobuf.json_format import Parse as parse_json
 from google.protobuf.json_format import ParseError
 from rich.text import Text
 
-from notify_client.cli import exits, inbox, prefs, render, values
+from notify_client.cli import exits, inbox, prefs, render, values, vapid
 from notify_client.cli import health as health_check
 from notify_client.cli.common import UsageError, as_producer, as_user, json_flag, user_client
 from notify_client.client import NotifyClient
@@ -106,6 +106,7 @@ def parser() -> argparse.ArgumentParser:
 
     inbox.add_commands(commands, common)
     prefs.add_commands(commands, common)
+    vapid.add_commands(commands, common)
 
     health = commands.add_parser("health", parents=[common], help="readiness and a metrics summary")
     health.add_argument(
