@@ -42,8 +42,8 @@ from notify.realtime.hub import (
     UpdatePush,
 )
 from notify.service.notifier import Notifier
-from notify.wire import jsonrows
 from notify.wire.convert import counts_to_pb, notification_to_pb, preferences_to_pb, rules_from_pb
+from notify.wire.pages import PageWriter
 
 _CLOSE_CODES = {
     CloseReason.SHUTDOWN: (Code.UNAVAILABLE, "server is shutting down; reconnect"),
@@ -116,6 +116,7 @@ class ClientService:
         self._metrics = metrics
         self._clock = clock
         self._live_enabled = live_enabled
+        self._pages = PageWriter()
 
     async def stream_events(
         self, request: pb.StreamEventsRequest, ctx: Ctx
@@ -226,20 +227,8 @@ class ClientService:
             request.cursor, request.limit, request.unread_only, _filter(request.filter)
         )
         result = await self._notifier.list_notifications(caller(), page)
-        next_cursor = encode_cursor(result.next_key)
-        if jsonrows.wants_json(ctx.request_headers().get("content-type", "")):
-            # JSON straight from the rows: no Struct round trip for their data.
-            answer = pb.GetNotificationsResponse(next_cursor=next_cursor)
-            jsonrows.prepared.set(
-                (answer, jsonrows.page_json(result.rows, next_cursor, result.counts))
-            )
-            return answer
-        return pb.GetNotificationsResponse(
-            notifications=[notification_to_pb(row) for row in result.rows],
-            next_cursor=next_cursor,
-            unread_count=result.counts.unread,
-            counts=counts_to_pb(result.counts),
-        )
+        # Written by the call's codec from the rows' kept bytes (no Struct per row).
+        return self._pages.answer(result.rows, encode_cursor(result.next_key), result.counts)
 
     async def get_notification(
         self, request: pb.GetNotificationRequest, ctx: Ctx
