@@ -44,6 +44,7 @@ from notify.realtime.hub import (
 from notify.service.notifier import Notifier
 from notify.wire.convert import counts_to_pb, notification_to_pb, preferences_to_pb, rules_from_pb
 from notify.wire.pages import PageWriter
+from notify.wire.streamevents import StreamEventWriter
 
 _CLOSE_CODES = {
     CloseReason.SHUTDOWN: (Code.UNAVAILABLE, "server is shutting down; reconnect"),
@@ -117,6 +118,8 @@ class ClientService:
         self._clock = clock
         self._live_enabled = live_enabled
         self._pages = PageWriter()
+        # Frames spliced from row bytes shared with the pages: one encoding per fan-out.
+        self._frames = StreamEventWriter(self._pages.json_rows, self._pages.proto_rows)
 
     async def stream_events(
         self, request: pb.StreamEventsRequest, ctx: Ctx
@@ -142,12 +145,13 @@ class ClientService:
         sent_counts = events.labels(kind="counts")
         latency = self._metrics.delivery_latency
         session_id = session.id
+        frames = self._frames
         try:
             # The handshake, then the badge: a client is right from its first frames.
             handshake = await session.next()
             yield _event(session_id, handshake)
             sent_heartbeat.inc()
-            yield _counts_event(session_id, await self._notifier.counts(principal, INBOX))
+            yield frames.counts(session_id, await self._notifier.counts(principal, INBOX))
             sent_counts.inc()
             # Where this stream is, for the resume tokens it hands out: the last
             # row it had, and the last change of the inbox it had.
@@ -166,7 +170,7 @@ class ClientService:
                     replayed.add(row.id)
                     last_key = row.key
                     sent_notification.inc()
-                    yield _notification_event(session_id, row, last_change)
+                    yield frames.notification(session_id, row, last_change)
                 if position.change is not None:
                     missed = await self._notifier.missed_changes(
                         principal, position.change, replayed
@@ -196,7 +200,7 @@ class ClientService:
                     latency.observe((time.perf_counter_ns() - event.stored_at_ns) / 1e9)
                     sent_notification.inc()
                     last_key = max(last_key, row.key)
-                    yield _notification_event(session_id, row, last_change)
+                    yield frames.notification(session_id, row, last_change)
                     continue
                 if isinstance(event, UpdatePush):
                     if event.change and event.change <= replayed_change:
@@ -210,10 +214,12 @@ class ClientService:
                         encode_resume_token(last_key, last_change),
                     )
                     continue
+                if isinstance(event, CountsPush):
+                    sent_counts.inc()
+                    yield frames.counts(session_id, event.counts)
+                    continue
                 if isinstance(event, Heartbeat):
                     sent_heartbeat.inc()
-                elif isinstance(event, CountsPush):
-                    sent_counts.inc()
                 else:
                     sent_data_change.inc()
                 yield _event(session_id, event)
