@@ -103,7 +103,7 @@ def test_binary_pages_are_the_bytes_protobuf_writes() -> None:
     for rows, cursor, counts in cases:
         encoded = [pbrows.row_bytes(r) for r in rows]
         spliced = pbrows.page_from_rows(encoded, cursor, counts)
-        assert spliced == _response(rows, cursor, counts).SerializeToString()
+        assert spliced == _response(rows, cursor, counts).SerializeToString(deterministic=True)
         assert pb.GetNotificationsResponse.FromString(spliced) == _response(rows, cursor, counts)
 
 
@@ -111,10 +111,9 @@ def test_varints_are_protobufs() -> None:
     assert pbrows.varint(0) == b"\x00"
     for value in (1, 127, 128, 300, 16383, 16384, 2**31, 2**62):
         # created_at_ms is field 9, a varint: its key is one byte, 0x48.
-        assert (
-            b"\x48" + pbrows.varint(value)
-            == pb.Notification(created_at_ms=value).SerializeToString()
-        )
+        assert b"\x48" + pbrows.varint(value) == pb.Notification(
+            created_at_ms=value
+        ).SerializeToString(deterministic=True)
 
 
 def test_json_pages_are_the_bytes_of_the_whole_page_as_one_value() -> None:
@@ -143,7 +142,7 @@ def test_the_page_writer_answers_in_the_codec_that_asks() -> None:
     writer = PageWriter()
     answer = writer.answer(rows, "cur", counts)
     expected = _response(rows, "cur", counts)
-    assert prepared.take(answer, "proto") == expected.SerializeToString()
+    assert prepared.take(answer, "proto") == expected.SerializeToString(deterministic=True)
     assert orjson.loads(prepared.take(answer, "json") or b"") == orjson.loads(
         fastjson.to_json(expected)
     )
@@ -156,4 +155,4 @@ def test_the_page_writer_answers_in_the_codec_that_asks() -> None:
     # A second page of the same rows is spliced from kept bytes, in both codecs.
     assert len(writer.json_rows) == len(writer.proto_rows) == 5
     again = writer.answer(rows, "cur", counts)
-    assert prepared.take(again, "proto") == expected.SerializeToString()
+    assert prepared.take(again, "proto") == expected.SerializeToString(deterministic=True)

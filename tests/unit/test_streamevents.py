@@ -64,7 +64,7 @@ def test_notification_frames_are_the_messages_bytes_in_both_codecs() -> None:
         change = rng.choice([0, 1, 2**40])
         proto, text = frames(events.notification(session_id, row, change))
         wanted = expected_notification(session_id, row, change)
-        assert proto == wanted.SerializeToString()
+        assert proto == wanted.SerializeToString(deterministic=True)
         assert orjson.loads(text) == orjson.loads(fastjson.to_json(wanted))
         assert list(orjson.loads(text)) == ["sessionId", "notification"]
         assert list(orjson.loads(text)["notification"]) == ["notification", "resumeToken"]
@@ -77,13 +77,15 @@ def test_a_fan_out_encodes_the_row_once_per_codec() -> None:
     sessions = [f"s-{n}" for n in range(1000)]
     for session_id in sessions:
         proto, text = frames(events.notification(session_id, row, 7))
-        assert proto == expected_notification(session_id, row, 7).SerializeToString()
+        assert proto == expected_notification(session_id, row, 7).SerializeToString(
+            deterministic=True
+        )
         assert orjson.loads(text)["sessionId"] == session_id
     assert json_rows.calls == proto_rows.calls == 1
     # The same row in a new state is encoded again: a frame never shows stale state.
     row.status = Status.READ
     proto, _ = frames(events.notification("s-0", row, 7))
-    assert proto == expected_notification("s-0", row, 7).SerializeToString()
+    assert proto == expected_notification("s-0", row, 7).SerializeToString(deterministic=True)
     assert proto_rows.calls == 2
 
 
@@ -94,7 +96,7 @@ def test_counts_frames_are_the_messages_bytes_in_both_codecs() -> None:
         for session_id in SESSIONS:
             proto, text = frames(events.counts(session_id, counts))
             wanted = expected_counts(session_id, counts)
-            assert proto == wanted.SerializeToString()
+            assert proto == wanted.SerializeToString(deterministic=True)
             assert text == fastjson.to_json(wanted)
 
 
@@ -102,7 +104,7 @@ def test_an_empty_session_id_is_left_out_as_protobuf_does() -> None:
     events, _, _ = writer()
     row = random_row(random.Random(23))
     proto, text = frames(events.notification("", row, 0))
-    assert proto == expected_notification("", row, 0).SerializeToString()
+    assert proto == expected_notification("", row, 0).SerializeToString(deterministic=True)
     assert orjson.loads(text)["sessionId"] == ""
     proto, _ = frames(events.counts("", Counts()))
-    assert proto == expected_counts("", Counts()).SerializeToString()
+    assert proto == expected_counts("", Counts()).SerializeToString(deterministic=True)

@@ -94,7 +94,17 @@ def page_from_rows(encoded: Sequence[bytes], next_cursor: str, counts: Counts) -
             "counts": {"unread": counts.unread, "unseen": counts.unseen, "total": counts.total},
         }
     )
-    return b"".join((_PAGE_HEAD, b",".join(encoded), b"],", memoryview(tail)[1:]))
+    # One join, one copy of the rows' bytes (a rich page is ~200 KiB).
+    parts: list[bytes | memoryview] = [_PAGE_HEAD]
+    append = parts.append
+    for row in encoded:
+        append(row)
+        append(b",")
+    if encoded:
+        parts.pop()
+    append(b"],")
+    append(memoryview(tail)[1:])
+    return b"".join(parts)
 
 
 def page_json(rows: Sequence[Notification], next_cursor: str, counts: Counts) -> bytes:

@@ -4,7 +4,7 @@ A repeated message field is, on the wire, each element's bytes behind its
 tag and length, and protobuf writes fields in number order. So a
 GetNotificationsResponse is its rows' encodings (``row_bytes``), each framed
 as field ``notifications``, followed by the response without them: the same
-bytes as ``SerializeToString`` of the whole message, while every row's bytes
+bytes as ``SerializeToString(deterministic=True)`` of the whole message, while every row's bytes
 can come from ``RowBytes`` instead of a fresh ``Notification`` message with
 a Struct for its ``data``.
 """
@@ -43,8 +43,14 @@ _LENGTHS = [varint(n) for n in range(1 << 14)]
 
 
 def row_bytes(row: Notification) -> bytes:
-    """One row as a serialised ``Notification`` message."""
-    return notification_to_pb(row).SerializeToString()
+    """One row as a serialised ``Notification`` message, deterministically.
+
+    ``data`` is a Struct, a map: protobuf writes map entries in whatever
+    order its hash table holds them, so two equal messages may serialise
+    differently. Deterministic serialisation sorts them, which makes a row's
+    bytes a function of its value, as kept bytes should be.
+    """
+    return notification_to_pb(row).SerializeToString(deterministic=True)
 
 
 def framed(encoded: Sequence[bytes], tag: bytes) -> list[bytes]:

@@ -10,7 +10,7 @@ resume token, spliced around the shared bytes. The counts that follow a
 Notify are the same object for every session too, and are encoded once.
 
 The frames are the bytes the codecs write for the equivalent message:
-binary is exactly ``SerializeToString`` (fields in number order, empty
+binary is exactly ``SerializeToString(deterministic=True)`` (fields in number order, empty
 strings left out as proto3 does), JSON is the same value ``fastjson``
 writes, keys in the same order (tests/unit/test_streamevents.py holds them
 to it). The handler yields the placeholder ``pb.StreamEvent`` this returns;
