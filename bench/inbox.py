@@ -7,6 +7,9 @@ through each inbox with limit 100 (the 10 pages' bodies in turn, cursors taken
 beforehand), plain and rich alternately in the same run, so the ratio compares
 like with like. The issue's bar: rich rows cost at most 15% of req/s.
 
+``inbox_rich_proto``/``pg_inbox_rich_proto`` are the same with Connect
+binary (``application/proto``) bodies and answers: the path gRPC takes too.
+
 ``mark_all``/``pg_mark_all`` time MarkNotifications {all: true, MARK_READ}
 over 1,000 unread rows, each call on a freshly seeded user.
 """
@@ -18,6 +21,9 @@ import json
 import statistics
 import time
 from typing import Any
+
+from elloloop.notify.v1 import notify_pb2 as pb
+from google.protobuf import json_format
 
 from bench import h1, wrk
 from bench.measurements import (
@@ -39,6 +45,7 @@ MARKER = "inbox-mark-"
 PAGE = 100
 MAX_RICH_COST = 0.15  # rich rows may cost at most this share of plain rows' req/s
 SEED_WORKERS = 8
+PROTO = "application/proto"
 
 _FILLER = (
     "api v2.3 could not start on 2 of 3 hosts: the health check timed out after 30 s. "
@@ -152,10 +159,36 @@ async def walk_pages(server: Notifyd, user: str) -> tuple[list[str], list[dict[s
     return bodies, rows, size
 
 
+def proto_bodies(bodies: list[str]) -> list[bytes]:
+    """The same page requests as binary GetNotificationsRequests."""
+    return [
+        json_format.Parse(body, pb.GetNotificationsRequest()).SerializeToString() for body in bodies
+    ]
+
+
+async def proto_page(server: Notifyd, user: str, body: bytes) -> pb.GetNotificationsResponse:
+    connection = await h1.Connection("127.0.0.1", server.ports.client).connect()
+    try:
+        headers = {"Content-Type": PROTO, **auth(user)}
+        response = await connection.post(wrk.GET_NOTIFICATIONS_PATH, body, headers)
+    finally:
+        await connection.close()
+    if response.status != 200:
+        raise RuntimeError(f"binary GetNotifications answered {response.status}")
+    return pb.GetNotificationsResponse.FromString(response.body)
+
+
 def _load(
-    server: Notifyd, settings: Settings, bodies: list[str], user: str, meter: OtherCpuMeter
+    server: Notifyd,
+    settings: Settings,
+    bodies: list[str] | list[bytes],
+    user: str,
+    meter: OtherCpuMeter,
+    content_type: str,
 ) -> tuple[wrk.WrkResult, list[tuple[str, float]]]:
-    script = wrk.rotating_post_script(wrk.GET_NOTIFICATIONS_PATH, bodies, auth(user))
+    script = wrk.rotating_post_script(
+        wrk.GET_NOTIFICATIONS_PATH, bodies, auth(user), content_type=content_type
+    )
     common = {"connections": settings.connections, "threads": settings.wrk_threads}
     wrk.run_wrk(server, server.client_url, script, duration_s=settings.warmup_s, **common)
     with meter() as others:
@@ -171,9 +204,11 @@ def _inbox_rich(
     store: str,
     meter: OtherCpuMeter = no_other_cpu,
     env: dict[str, str] | None = None,
+    binary: bool = False,
 ) -> Report:
     rows = settings.seed_rows
     rounds = 1 if settings.quick else 3
+    codec = "Connect binary" if binary else "Connect JSON"
 
     def body(server: Notifyd) -> None:
         seeded = {
@@ -204,10 +239,32 @@ def _inbox_rich(
             and len(sample.get("tags", [])) == 3
             and 900 <= data_bytes <= 1100,
         )
+        loads: dict[str, list[str] | list[bytes]] = {user: pages[user][0] for user in pages}
+        if binary:
+            loads = {user: proto_bodies(pages[user][0]) for user in pages}
+            first = asyncio.run(proto_page(server, RICH_READER, loads[RICH_READER][0]))
+            row = first.notifications[0] if first.notifications else pb.Notification()
+            as_json = json_format.MessageToDict(row)
+            report.check(
+                f"binary: the first rich page has {len(first.notifications)} rows, the same "
+                f"first row as JSON, {len(row.actions)} actions and "
+                f"{len(json.dumps(as_json.get('data', {}), separators=(',', ':')))} bytes of data",
+                len(first.notifications) == PAGE
+                and row.notification_id == sample["notificationId"]
+                and len(row.actions) == 3
+                and as_json.get("data") == sample.get("data"),
+            )
         results: dict[str, list[wrk.WrkResult]] = {PLAIN_READER: [], RICH_READER: []}
         for _ in range(rounds):  # alternately, so drift on a shared machine hits both
             for user in (PLAIN_READER, RICH_READER):
-                result, others = _load(server, settings, pages[user][0], user, meter)
+                result, others = _load(
+                    server,
+                    settings,
+                    loads[user],
+                    user,
+                    meter,
+                    PROTO if binary else "application/json",
+                )
                 results[user].append(result)
                 kind = "rich" if user == RICH_READER else "plain"
                 report.details.append(
@@ -224,7 +281,7 @@ def _inbox_rich(
         rich = statistics.median(r.rps for r in results[RICH_READER])
         rich_p99 = statistics.median(r.p99_ms for r in results[RICH_READER])
         report.figures += [
-            Figure(f"GetNotifications limit {PAGE}, rich rows, {store}", rich, "req/s"),
+            Figure(f"GetNotifications limit {PAGE}, rich rows, {store}, {codec}", rich, "req/s"),
             Figure(f"  same, plain rows, {store}", plain, "req/s"),
             Figure("  rich / plain req/s", rich / plain if plain else 0.0, "x",
                    1 - MAX_RICH_COST),
@@ -251,6 +308,26 @@ def pg_inbox_rich(settings: Settings) -> Report:
     with database() as db:
         report.details.append(db.describe())
         return _inbox_rich(settings, report, "PostgreSQL", db.cpu_meter, db.env)
+
+
+def inbox_rich_proto(settings: Settings) -> Report:
+    report = Report(
+        "inbox_rich_proto",
+        f"GetNotifications of {settings.seed_rows:,} rich vs plain rows "
+        f"(limit {PAGE}, memory, Connect binary)",
+    )
+    return _inbox_rich(settings, report, "memory", binary=True)
+
+
+def pg_inbox_rich_proto(settings: Settings) -> Report:
+    report = Report(
+        "pg_inbox_rich_proto",
+        f"GetNotifications of {settings.seed_rows:,} rich vs plain rows "
+        f"(limit {PAGE}, PostgreSQL, Connect binary)",
+    )
+    with database() as db:
+        report.details.append(db.describe())
+        return _inbox_rich(settings, report, "PostgreSQL", db.cpu_meter, db.env, binary=True)
 
 
 # -- mark_all: MarkNotifications {all: true, MARK_READ} over 1,000 unread rows --

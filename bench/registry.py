@@ -22,6 +22,8 @@ MEASUREMENTS: dict[str, Callable[[Settings], Report]] = {
     "pg_resume": live.pg_resume,
     "inbox_rich": inbox.inbox_rich,
     "pg_inbox_rich": inbox.pg_inbox_rich,
+    "inbox_rich_proto": inbox.inbox_rich_proto,
+    "pg_inbox_rich_proto": inbox.pg_inbox_rich_proto,
     "mark_all": inbox.mark_all,
     "pg_mark_all": inbox.pg_mark_all,
     "email": delivery.email,
@@ -47,6 +49,8 @@ WRK_MEASUREMENTS = frozenset(
         "inbox_rich",
         "pg_inbox_rich",
         "pg_notify_workers",
+        "inbox_rich_proto",
+        "pg_inbox_rich_proto",
     }
 )
 

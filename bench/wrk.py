@@ -13,6 +13,7 @@ import resource
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bench.server import CpuReading, Notifyd, cpu_meter
@@ -81,6 +82,18 @@ def lua_string(text: str) -> str:
     return json.dumps(text)
 
 
+def lua_bytes(data: bytes) -> str:
+    """A Lua string literal holding exactly ``data`` (binary bodies: decimal escapes)."""
+    out = []
+    for byte in data:
+        char = chr(byte)
+        if char.isascii() and char.isprintable() and char not in '"\\':
+            out.append(char)
+        else:
+            out.append(f"\\{byte:03d}")
+    return '"' + "".join(out) + '"'
+
+
 def notify_script(tag: str, users: int) -> str:
     return (
         _NOTIFY % {"path": lua_string(NOTIFY_PATH), "tag": lua_string(tag), "users": users} + _DONE
@@ -101,7 +114,7 @@ def static_post_script(path: str, body: str, headers: dict[str, str]) -> str:
 # (the pages of an inbox, by cursor) so every page is loaded as often.
 _ROTATING_POST = r"""
 local bodies = {%(bodies)s}
-local headers = {["Content-Type"] = "application/json"%(extra_headers)s}
+local headers = {["Content-Type"] = %(content_type)s%(extra_headers)s}
 local path = %(path)s
 local next_body = 0
 
@@ -112,8 +125,16 @@ end
 """
 
 
-def rotating_post_script(path: str, bodies: list[str], headers: dict[str, str]) -> str:
-    """POSTs ``bodies`` in turn (one Lua state per wrk thread, so per thread)."""
+def rotating_post_script(
+    path: str,
+    bodies: Sequence[str | bytes],
+    headers: dict[str, str],
+    content_type: str = "application/json",
+) -> str:
+    """POSTs ``bodies`` in turn (one Lua state per wrk thread, so per thread).
+
+    Text bodies must be printable ASCII; bytes (binary protobuf) go in as they are.
+    """
     if not bodies:
         raise ValueError("rotating_post_script needs at least one body")
     extra = "".join(
@@ -122,7 +143,10 @@ def rotating_post_script(path: str, bodies: list[str], headers: dict[str, str]) 
     return (
         _ROTATING_POST
         % {
-            "bodies": ", ".join(lua_string(body) for body in bodies),
+            "bodies": ", ".join(
+                lua_bytes(body) if isinstance(body, bytes) else lua_string(body) for body in bodies
+            ),
+            "content_type": lua_string(content_type),
             "extra_headers": extra,
             "path": lua_string(path),
         }

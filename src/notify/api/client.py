@@ -29,8 +29,9 @@ from notify.metrics import Metrics
 from notify.realtime.hub import CountsPush, DataChangePush, Heartbeat
 from notify.service.live import CaughtUp, LiveNotification, LiveStreams, LiveUpdate, StreamItem
 from notify.service.notifier import Notifier
-from notify.wire import jsonrows
 from notify.wire.convert import counts_to_pb, notification_to_pb, preferences_to_pb, rules_from_pb
+from notify.wire.pages import PageWriter
+from notify.wire.streamevents import StreamEventWriter
 
 
 def stream_event(session_id: str, item: StreamItem) -> pb.StreamEvent:
@@ -78,6 +79,9 @@ class ClientService:
         self._notifier = notifier
         self._clock = clock
         self._live = LiveStreams(notifier, metrics, clock, enabled=live_enabled)
+        self._pages = PageWriter()
+        # Frames spliced from row bytes shared with the pages: one encoding per fan-out.
+        self._frames = StreamEventWriter(self._pages.json_rows, self._pages.proto_rows)
 
     async def stream_events(
         self, request: pb.StreamEventsRequest, ctx: Ctx
@@ -87,10 +91,17 @@ class ClientService:
         if info is not None:
             info.on_disconnect(stream.close)
         session_id = stream.session_id
+        frames = self._frames
         try:
             async with aclosing(stream.items()) as items:
                 async for item in items:
-                    if not isinstance(item, CaughtUp):
+                    if isinstance(item, LiveNotification):
+                        yield frames.notification_with_token(
+                            session_id, item.notification, item.resume_token
+                        )
+                    elif isinstance(item, CountsPush):
+                        yield frames.counts(session_id, item.counts)
+                    elif not isinstance(item, CaughtUp):
                         yield stream_event(session_id, item)
         finally:
             stream.close()
@@ -102,20 +113,8 @@ class ClientService:
             request.cursor, request.limit, request.unread_only, _filter(request.filter)
         )
         result = await self._notifier.list_notifications(caller(), page)
-        next_cursor = encode_cursor(result.next_key)
-        if jsonrows.wants_json(ctx.request_headers().get("content-type", "")):
-            # JSON straight from the rows: no Struct round trip for their data.
-            answer = pb.GetNotificationsResponse(next_cursor=next_cursor)
-            jsonrows.prepared.set(
-                (answer, jsonrows.page_json(result.rows, next_cursor, result.counts))
-            )
-            return answer
-        return pb.GetNotificationsResponse(
-            notifications=[notification_to_pb(row) for row in result.rows],
-            next_cursor=next_cursor,
-            unread_count=result.counts.unread,
-            counts=counts_to_pb(result.counts),
-        )
+        # Written by the call's codec from the rows' kept bytes (no Struct per row).
+        return self._pages.answer(result.rows, encode_cursor(result.next_key), result.counts)
 
     async def get_notification(
         self, request: pb.GetNotificationRequest, ctx: Ctx

@@ -14,7 +14,7 @@ from connectrpc.code import Code
 from connectrpc.errors import ConnectError
 from google.protobuf.message import DecodeError, Message
 
-from notify.wire import fastjson, jsonrows
+from notify.wire import fastjson, prepared
 
 
 class JSONCodec:
@@ -22,10 +22,10 @@ class JSONCodec:
         return "json"
 
     def encode(self, message: Message) -> bytes:
-        # A handler may have written this very answer already (jsonrows).
-        ready = jsonrows.prepared.get()
-        if ready is not None and ready[0] is message:
-            return ready[1]
+        # A handler may have left this very answer to be written from its rows.
+        ready = prepared.take(message, "json")
+        if ready is not None:
+            return ready
         # Zero values are written out, as the reference does: the Quick Start's
         # Notify answer is {"delivered": 0, "pending": 1, "failed": 0}.
         return fastjson.to_json(message)
@@ -45,6 +45,9 @@ class BinaryCodec:
         return "proto"
 
     def encode(self, message: Message) -> bytes:
+        ready = prepared.take(message, "proto")
+        if ready is not None:
+            return ready
         return message.SerializeToString()
 
     def decode(self, data: bytes | bytearray, message: Any) -> Any:

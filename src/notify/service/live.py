@@ -13,6 +13,7 @@ notifications and updates paired with the resume token a client hands back.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
@@ -38,6 +39,12 @@ from notify.service.notifier import Notifier
 
 # The smallest UUIDv7: a position before every row of a millisecond.
 FIRST_ID = "00000000-0000-7000-8000-000000000000"
+
+
+@functools.lru_cache(maxsize=1024)
+def _resume_token(key: PageKey, change: int) -> str:
+    """A fan-out hands one row to every session of its user in turn: one encoding for all."""
+    return encode_resume_token(key, change)
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,7 +187,7 @@ class LiveStream:
                     replayed.add(row.id)
                     last_key = row.key
                     sent_notification.inc()
-                    yield LiveNotification(row, encode_resume_token(row.key, last_change))
+                    yield LiveNotification(row, _resume_token(row.key, last_change))
                 if position.change is not None:
                     missed = await notifier.missed_changes(principal, position.change, replayed)
                     replayed_change = last_change = missed.change
@@ -206,7 +213,7 @@ class LiveStream:
                     latency.observe((time.perf_counter_ns() - event.stored_at_ns) / 1e9)
                     sent_notification.inc()
                     last_key = max(last_key, row.key)
-                    yield LiveNotification(row, encode_resume_token(row.key, last_change))
+                    yield LiveNotification(row, _resume_token(row.key, last_change))
                     continue
                 if isinstance(event, UpdatePush):
                     if event.change and event.change <= replayed_change:

@@ -27,16 +27,58 @@ def _tags_to_db(tags: tuple[str, ...]) -> str:
     return orjson.dumps(tags).decode()
 
 
-def _tags_from_db(text: str) -> tuple[str, ...]:
+def _memoized(decode: Callable[[str], Any], size: int = 4096) -> Callable[[str], Any]:
+    """``decode`` remembered per text: for values that are immutable once decoded.
+
+    A page of rich rows decoded its actions (a frozen ``Action`` per button)
+    afresh on every read; the same rows are read again and again (an inbox's
+    first page) and a fan-out's rows share one text, so the decoded tuple is
+    shared instead. Bounded: the memo starts over when full.
+    """
+    memo: dict[str, Any] = {}
+
+    def memoized(text: str) -> Any:
+        found = memo.get(text)
+        if found is None:
+            found = decode(text)
+            if len(memo) >= size:
+                memo.clear()
+            memo[text] = found
+        return found
+
+    return memoized
+
+
+def _decode_tags(text: str) -> tuple[str, ...]:
     return tuple(orjson.loads(text))
+
+
+_tags_from_db = _memoized(_decode_tags)
 
 
 def _actions_to_db(actions: tuple[Action, ...]) -> str:
     return orjson.dumps([[a.id, a.label, a.url, a.primary] for a in actions]).decode()
 
 
-def _actions_from_db(text: str) -> tuple[Action, ...]:
+def _decode_actions(text: str) -> tuple[Action, ...]:
     return tuple(Action(*item) for item in orjson.loads(text))
+
+
+_actions_from_db = _memoized(_decode_actions)
+
+
+class _Members(dict[int, Any]):
+    """An IntEnum's members by value: a dict lookup instead of the enum's call.
+
+    A value that is no member goes to the enum itself, which raises as before.
+    """
+
+    def __init__(self, kind: type[IntEnum]) -> None:
+        super().__init__((member.value, member) for member in kind)
+        self._kind = kind
+
+    def __missing__(self, value: int) -> Any:
+        return self._kind(value)
 
 
 # Composite values go in jsonb columns through these codecs, by field type.
@@ -92,9 +134,9 @@ def _compile() -> tuple[
             to_db.append(f"UUID(r.{c.name})")
             from_db.append(f"str(rec[{i}])")
         elif isinstance(c.kind, type) and issubclass(c.kind, IntEnum):
-            namespace[c.kind.__name__] = c.kind
+            namespace[f"members{i}"] = _Members(c.kind)
             to_db.append(f"int(r.{c.name})")
-            from_db.append(f"{c.kind.__name__}(rec[{i}])")
+            from_db.append(f"members{i}[rec[{i}]]")
         else:
             to_db.append(f"r.{c.name}")
             from_db.append(f"rec[{i}]")
