@@ -23,7 +23,7 @@ from elloloop.notify.v1.notify_connect import (
     NotificationInternalServiceASGIApplication,
 )
 
-from notify import __version__, logs
+from notify import __version__, gcpolicy, logs
 from notify.api.client import ClientService
 from notify.api.compression import BoundedGzip
 from notify.api.cors import CORSMiddleware  # CORS (browser clients)
@@ -387,6 +387,7 @@ async def serve(config: Config) -> None:
         await store.close()
         raise
     ports = server.ports
+    gcpolicy.settle()  # what start-up built is never garbage: no collection walks it again
     if config.dev_mode:
         logger.warning(
             "DEV MODE IS ON: dev tokens are accepted and the internal token is not checked; "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -63,7 +64,14 @@ class Notifyd:
                 line = self.lines.get(timeout=remaining)
             except queue.Empty:
                 continue
-            entry = json.loads(line)
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                # Not a log line (a crash's traceback): show all of it, not a JSON error.
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self.proc.wait(timeout=5)
+                self._reader.join(timeout=1)
+                raise AssertionError(f"notifyd wrote a non-log line: {''.join(self.log)}") from None
             if entry.get("msg") == message:
                 return dict(entry)
 
