@@ -261,5 +261,6 @@ def test_output_cut_short_by_its_reader_ends_quietly(args: list[str]) -> None:
     finally:
         os.close(write_end)
     stderr = result.stderr.decode()
-    assert "Traceback" not in stderr and "BrokenPipe" not in stderr, stderr
+    assert "Traceback" not in stderr, stderr
+    assert "BrokenPipe" not in stderr, stderr
     assert result.returncode == -signal.SIGPIPE  # as any Unix filter ends there

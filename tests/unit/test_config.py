@@ -37,7 +37,15 @@ def test_defaults_match_the_contract() -> None:
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("30s", 30), ("500ms", 0.5), ("2m", 120), ("1h30m", 5400), ("1.5s", 1.5), ("0s", 0), ("90d", 90 * 86400)],
+    [
+        ("30s", 30),
+        ("500ms", 0.5),
+        ("2m", 120),
+        ("1h30m", 5400),
+        ("1.5s", 1.5),
+        ("0s", 0),
+        ("90d", 90 * 86400),
+    ],
 )
 def test_durations(text: str, seconds: float) -> None:
     assert parse_duration(text) == seconds
