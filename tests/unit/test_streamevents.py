@@ -62,7 +62,8 @@ def test_notification_frames_are_the_messages_bytes_in_both_codecs() -> None:
         row = random_row(rng)
         session_id = SESSIONS[number % len(SESSIONS)]
         change = rng.choice([0, 1, 2**40])
-        proto, text = frames(events.notification(session_id, row, change))
+        token = encode_resume_token(row.key, change)
+        proto, text = frames(events.notification(session_id, row, token))
         wanted = expected_notification(session_id, row, change)
         assert proto == wanted.SerializeToString(deterministic=True)
         assert orjson.loads(text) == orjson.loads(fastjson.to_json(wanted))
@@ -76,7 +77,7 @@ def test_a_fan_out_encodes_the_row_once_per_codec() -> None:
     events, json_rows, proto_rows = writer()
     sessions = [f"s-{n}" for n in range(1000)]
     for session_id in sessions:
-        proto, text = frames(events.notification(session_id, row, 7))
+        proto, text = frames(events.notification(session_id, row, encode_resume_token(row.key, 7)))
         assert proto == expected_notification(session_id, row, 7).SerializeToString(
             deterministic=True
         )
@@ -84,7 +85,7 @@ def test_a_fan_out_encodes_the_row_once_per_codec() -> None:
     assert json_rows.calls == proto_rows.calls == 1
     # The same row in a new state is encoded again: a frame never shows stale state.
     row.status = Status.READ
-    proto, _ = frames(events.notification("s-0", row, 7))
+    proto, _ = frames(events.notification("s-0", row, encode_resume_token(row.key, 7)))
     assert proto == expected_notification("s-0", row, 7).SerializeToString(deterministic=True)
     assert proto_rows.calls == 2
 
@@ -103,7 +104,7 @@ def test_counts_frames_are_the_messages_bytes_in_both_codecs() -> None:
 def test_an_empty_session_id_is_left_out_as_protobuf_does() -> None:
     events, _, _ = writer()
     row = random_row(random.Random(23))
-    proto, text = frames(events.notification("", row, 0))
+    proto, text = frames(events.notification("", row, encode_resume_token(row.key, 0)))
     assert proto == expected_notification("", row, 0).SerializeToString(deterministic=True)
     assert orjson.loads(text)["sessionId"] == ""
     proto, _ = frames(events.counts("", Counts()))

@@ -96,9 +96,7 @@ class ClientService:
             async with aclosing(stream.items()) as items:
                 async for item in items:
                     if isinstance(item, LiveNotification):
-                        yield frames.notification_with_token(
-                            session_id, item.notification, item.resume_token
-                        )
+                        yield frames.notification(session_id, item.notification, item.resume_token)
                     elif isinstance(item, CountsPush):
                         yield frames.counts(session_id, item.counts)
                     elif not isinstance(item, CaughtUp):

@@ -196,7 +196,7 @@ class LiveStream:
                         yield LiveUpdate(
                             missed.rows,
                             missed.deleted_ids,
-                            encode_resume_token(last_key, last_change),
+                            _resume_token(last_key, last_change),
                         )
             yield CAUGHT_UP
             while True:
@@ -221,7 +221,7 @@ class LiveStream:
                     last_change = max(last_change, event.change)
                     sent_update.inc()
                     yield LiveUpdate(
-                        event.rows, event.deleted_ids, encode_resume_token(last_key, last_change)
+                        event.rows, event.deleted_ids, _resume_token(last_key, last_change)
                     )
                     continue
                 if isinstance(event, Heartbeat):

@@ -22,8 +22,7 @@ from __future__ import annotations
 import orjson
 from elloloop.notify.v1 import notify_pb2 as pb
 
-from notify.core.cursors import encode_resume_token
-from notify.core.model import Counts, Notification, PageKey
+from notify.core.model import Counts, Notification
 from notify.wire import prepared
 from notify.wire.convert import counts_to_pb
 from notify.wire.pbrows import varint
@@ -76,29 +75,17 @@ class StreamEventWriter:
     def __init__(self, json_rows: RowBytes, proto_rows: RowBytes) -> None:
         self._json_rows = json_rows
         self._proto_rows = proto_rows
-        # The last resume token and counts written: a fan-out writes the same
-        # ones to every session, one after another.
-        self._token_of: tuple[PageKey, int] | None = None
-        self._token = ""
+        # The last counts written: a fan-out writes the same ones to every
+        # session, one after another.
         self._counts_of: Counts | None = None
         self._counts_json = b""
         self._counts_proto = b""
 
-    def _resume_token(self, key: PageKey, change: int) -> str:
-        position = (key, change)
-        if position != self._token_of:
-            self._token = encode_resume_token(key, change)
-            self._token_of = position
-        return self._token
+    def notification(self, session_id: str, row: Notification, token: str) -> pb.StreamEvent:
+        """A ``notification`` event for one session, written by the stream's codec.
 
-    def notification(self, session_id: str, row: Notification, change: int) -> pb.StreamEvent:
-        """A ``notification`` event for one session, written by the stream's codec."""
-        return self.notification_with_token(session_id, row, self._resume_token(row.key, change))
-
-    def notification_with_token(
-        self, session_id: str, row: Notification, token: str
-    ) -> pb.StreamEvent:
-        """The same, with the resume token the live stream already made."""
+        ``token`` is the resume token the live stream made for this row (one
+        encoding per fan-out: ``notify.service.live``)."""
 
         def as_json() -> bytes:
             return b"".join(
