@@ -126,31 +126,32 @@ logged AS ({LOG} SELECT tenant_id, user_id, id, false, $1 FROM woken RETURNING r
 SELECT woken.*, logged.seq AS change_seq FROM woken JOIN logged ON logged.row_id = woken.id
 """
 
-EXPIRE_DUE = f"""
-WITH due AS (
-    SELECT id FROM notifications
-    WHERE due_at_ms > 0 AND due_at_ms <= $1 AND visible
-    ORDER BY due_at_ms LIMIT $2
-    FOR UPDATE SKIP LOCKED
-),
-expired AS (DELETE FROM notifications n USING due WHERE n.id = due.id RETURNING {N_COLUMNS}),
-logged AS ({LOG} SELECT tenant_id, user_id, id, true, $1 FROM expired RETURNING row_id, seq)
-SELECT expired.*, logged.seq AS change_seq FROM expired JOIN logged ON logged.row_id = expired.id
+
+def _delete_logged(chosen: str, at: str) -> str:
+    """Deletes the rows ``chosen`` selects (locked, skipping rows another replica holds),
+    logs each as a delete at ``at``, and returns them with their change-log positions."""
+    return f"""
+WITH chosen AS ({chosen} FOR UPDATE SKIP LOCKED),
+gone AS (DELETE FROM notifications n USING chosen WHERE n.id = chosen.id RETURNING {N_COLUMNS}),
+logged AS ({LOG} SELECT tenant_id, user_id, id, true, {at} FROM gone RETURNING row_id, seq)
+SELECT gone.*, logged.seq AS change_seq FROM gone JOIN logged ON logged.row_id = gone.id
 """
 
+
+# Visible rows whose expiry is due by $1, at most $2, logged at $1.
+EXPIRE_DUE = _delete_logged(
+    "SELECT id FROM notifications WHERE due_at_ms > 0 AND due_at_ms <= $1 AND visible "
+    "ORDER BY due_at_ms LIMIT $2",
+    "$1",
+)
+
 # NOTIFY_RETENTION: rows read before $1, longest read first (the partial index
-# notifications_read_age), each logged as a delete at $3.
-PURGE_READ = f"""
-WITH old AS (
-    SELECT id FROM notifications
-    WHERE read_at_ms > 0 AND read_at_ms < $1
-    ORDER BY read_at_ms LIMIT $2
-    FOR UPDATE SKIP LOCKED
-),
-purged AS (DELETE FROM notifications n USING old WHERE n.id = old.id RETURNING {N_COLUMNS}),
-logged AS ({LOG} SELECT tenant_id, user_id, id, true, $3 FROM purged RETURNING row_id, seq)
-SELECT purged.*, logged.seq AS change_seq FROM purged JOIN logged ON logged.row_id = purged.id
-"""
+# notifications_read_age), at most $2, each logged as a delete at $3.
+PURGE_READ = _delete_logged(
+    "SELECT id FROM notifications WHERE read_at_ms > 0 AND read_at_ms < $1 "
+    "ORDER BY read_at_ms LIMIT $2",
+    "$3",
+)
 
 # A week of changes is kept: resuming streams further back page their inbox.
 TRIM_CHANGES = """

@@ -508,25 +508,17 @@ class PostgresStore:
             woken = await conn.fetch(pginbox.WAKE_DUE, now_ms, limit)
             expired = await conn.fetch(pginbox.EXPIRE_DUE, now_ms, limit)
             await conn.execute(pginbox.TRIM_CHANGES, now_ms - pginbox.CHANGE_LOG_AGE_MS)
-        changes: dict[tuple[str, str], int] = {}
-        for record in (*woken, *expired):
-            key = (record["tenant_id"], record["user_id"])
-            changes[key] = max(changes.get(key, 0), int(record["change_seq"]))
         return Due(
             [columns.to_row(r) for r in woken if not r["was_snoozed"]],
             [columns.to_row(r) for r in expired],
             [columns.to_row(r) for r in woken if r["was_snoozed"]],
-            changes,
+            _last_changes([*woken, *expired]),
         )
 
     async def purge_read(self, read_before_ms: int, now_ms: int, limit: int) -> Purged:
         async with self._conn() as conn:
             records = await conn.fetch(pginbox.PURGE_READ, read_before_ms, limit, now_ms)
-        changes: dict[tuple[str, str], int] = {}
-        for record in records:
-            key = (record["tenant_id"], record["user_id"])
-            changes[key] = max(changes.get(key, 0), int(record["change_seq"]))
-        return Purged([columns.to_row(r) for r in records], changes)
+        return Purged([columns.to_row(r) for r in records], _last_changes(records))
 
     async def changes_after(
         self, tenant_id: str, user_id: str, after: int, limit: int
@@ -744,6 +736,15 @@ def _chunks(rows: Sequence[Notification]) -> list[Sequence[Notification]]:
         size += cost
     chunks.append(rows[start:])
     return chunks
+
+
+def _last_changes(records: Sequence[asyncpg.Record]) -> dict[tuple[str, str], int]:
+    """(tenant, user) -> the latest change-log position among the records of that user."""
+    changes: dict[tuple[str, str], int] = {}
+    for record in records:
+        key = (record["tenant_id"], record["user_id"])
+        changes[key] = max(changes.get(key, 0), int(record["change_seq"]))
+    return changes
 
 
 def _collapses(row: Notification) -> bool:
