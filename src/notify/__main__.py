@@ -141,7 +141,7 @@ async def _migrate(config: Config) -> int:
 
 def _vapid_keys(options: list[str]) -> int:
     """A new key pair as environment lines, or the configured key's public half."""
-    from notify.delivery import vapid
+    from notify.core import vapidkeys
 
     if options not in ([], ["--public"]):
         print(f"notifyd: unknown arguments {' '.join(options)!r} (try --help)", file=sys.stderr)
@@ -155,20 +155,20 @@ def _vapid_keys(options: list[str]) -> int:
             )
             return 2
         try:
-            key = vapid.load_private_key(configured)
-        except vapid.VapidKeyError as exc:
+            key = vapidkeys.load_private_key(configured)
+        except vapidkeys.VapidKeyError as exc:
             print(
                 f"notifyd: configuration error: NOTIFY_WEBPUSH_VAPID_PRIVATE_KEY: {exc}",
                 file=sys.stderr,
             )
             return 2
-        print(vapid.public_key_b64url(key))
+        print(vapidkeys.public_key_b64url(key))
         return 0
-    key = vapid.generate_private_key()
+    key = vapidkeys.generate_private_key()
     print("# Web Push (VAPID) keys: keep the private key secret; browsers subscribe with")
     print("# the public key (pushManager.subscribe({applicationServerKey: ...})).")
-    print(f"NOTIFY_WEBPUSH_VAPID_PRIVATE_KEY={vapid.private_key_b64url(key)}")
-    print(f"VAPID_PUBLIC_KEY={vapid.public_key_b64url(key)}")
+    print(f"NOTIFY_WEBPUSH_VAPID_PRIVATE_KEY={vapidkeys.private_key_b64url(key)}")
+    print(f"VAPID_PUBLIC_KEY={vapidkeys.public_key_b64url(key)}")
     return 0
 
 

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from notify.core.phone import e164, whatsapp_number
 from notify.core.ratelimit import Rate
-from notify.delivery.vapid import check_subject, load_private_key
+from notify.core.vapidkeys import check_subject, load_private_key
 
 # Token buckets (notify.core.ratelimit): generous enough that no real client or
 # producer meets them, low enough that one runaway caller cannot starve the rest.
@@ -397,7 +397,7 @@ def parse_https_origin(text: str) -> str:
 
 
 def parse_vapid_private_key(text: str) -> str:
-    """Checked at load (the message never shows the key); loaded by notify.delivery.vapid."""
+    """Checked at load (the message never shows the key); the Web Push sender loads it."""
     load_private_key(text)
     return text.strip()
 

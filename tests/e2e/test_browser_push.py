@@ -26,7 +26,7 @@ import pytest
 
 from notify.core.model import Action, Channel, Severity
 from notify.core.subscription import parse_subscription
-from notify.delivery.vapid import generate_private_key, private_key_b64url, public_key_b64url
+from notify.core.vapidkeys import generate_private_key, private_key_b64url, public_key_b64url
 from notify.delivery.webpush import payload
 from notify.store.conformance import make_row
 from tests.e2e.test_browser import (

@@ -35,8 +35,8 @@ import pytest
 
 from notify.core.clock import ManualClock
 from notify.core.model import DeviceType
+from notify.core.vapidkeys import generate_private_key, private_key_b64url, public_key_b64url
 from notify.delivery.apns_payload import message_id
-from notify.delivery.vapid import generate_private_key, private_key_b64url, public_key_b64url
 from notify.delivery.webpush import topic
 from tests.apns_support import (
     KEY_ID,

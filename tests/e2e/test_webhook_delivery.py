@@ -14,7 +14,8 @@ from notify.core.clock import ManualClock
 from notify.core.model import Channel, Notification, Status
 from notify.delivery import ssrf
 from notify.delivery.backoff import Backoff
-from notify.delivery.webhook import WebhookProvider, retry_after_ms
+from notify.delivery.outbound import retry_after_ms
+from notify.delivery.webhook import WebhookProvider
 from notify.metrics import Metrics
 from notify.service.dispatcher import Dispatcher, DispatchPolicy
 from notify.store import Store

@@ -18,14 +18,10 @@ from notify.core.commands import build_device
 from notify.core.model import Action, Channel, Device, DeviceType, Notification, Severity, Status
 from notify.core.ports import PushOutcome
 from notify.core.subscription import parse_subscription
+from notify.core.vapidkeys import generate_private_key, private_key_b64url, public_key_b64url
 from notify.delivery.backoff import Backoff
 from notify.delivery.push import PushProvider
-from notify.delivery.vapid import (
-    VapidSigner,
-    generate_private_key,
-    private_key_b64url,
-    public_key_b64url,
-)
+from notify.delivery.vapid import VapidSigner
 from notify.delivery.webpush import WebPushSender
 from notify.metrics import Metrics
 from notify.service.dispatcher import Dispatcher, DispatchPolicy

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from notify.delivery.vapid import generate_private_key, private_key_b64url, public_key_b64url
+from notify.core.vapidkeys import generate_private_key, private_key_b64url, public_key_b64url
 from tests.support import ServerThread, dev_auth, eventually, notify_body, running_server
 from tests.webpush_support import PushService, push_service
 

@@ -17,8 +17,8 @@ import yaml
 from notify.config import load_config
 from notify.core.clock import SystemClock
 from notify.core.model import Channel
+from notify.core.vapidkeys import generate_private_key, private_key_b64url
 from notify.delivery.factory import ExternalProviders
-from notify.delivery.vapid import generate_private_key, private_key_b64url
 from notify.metrics import Metrics
 from notify.store.memory import MemoryStore
 from tests.apns_support import make_p8

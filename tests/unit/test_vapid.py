@@ -14,15 +14,15 @@ from notify.__main__ import main
 from notify.config import Config, ConfigError, load_config
 from notify.core.clock import ManualClock
 from notify.core.subscription import b64url_decode
-from notify.delivery.vapid import (
+from notify.core.vapidkeys import (
     VapidKeyError,
-    VapidSigner,
     check_subject,
     generate_private_key,
     load_private_key,
     private_key_b64url,
     public_key_b64url,
 )
+from notify.delivery.vapid import VapidSigner
 from notify.delivery.webpush import webpush_sender
 from notify.store.conformance import make_row
 

@@ -35,14 +35,13 @@ from dataclasses import dataclass, field
 import httpx
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from notify import __version__
 from notify.config import Config, ConfigError
 from notify.core.clock import Clock
 from notify.core.model import Device, DeviceType, Notification
 from notify.core.ports import PushOutcome, PushResult
-from notify.delivery import apns_payload
+from notify.delivery import apns_payload, outbound
 from notify.delivery.apns_token import ProviderToken, SigningKeyError, load_signing_key
-from notify.delivery.webhook import retry_after_ms
+from notify.delivery.outbound import retry_after_ms
 
 ENDPOINTS = {
     "production": "https://api.push.apple.com",
@@ -87,14 +86,12 @@ class ApnsSender:
         if settings.ca_file:
             verify = ssl.create_default_context(cafile=settings.ca_file)
         _quiet_request_logs()
-        self._client = httpx.AsyncClient(
+        self._client = outbound.client(
             http1=False,  # APNs is HTTP/2 only: ALPN offers h2 and nothing else
             http2=True,
             verify=verify,
             timeout=timeout,
-            follow_redirects=False,
             trust_env=False,  # no proxy from the environment between us and Apple
-            headers={"user-agent": f"notify/{__version__}"},
         )
 
     def __repr__(self) -> str:

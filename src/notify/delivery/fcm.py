@@ -32,11 +32,12 @@ from urllib.parse import quote
 import httpx
 import orjson
 
-from notify import __version__
 from notify.config import Config, ConfigError
 from notify.core.clock import Clock
 from notify.core.model import Device, DeviceType, Notification, Severity
 from notify.core.ports import PushOutcome, PushResult
+from notify.delivery import outbound
+from notify.delivery.outbound import json_body, retry_after_ms
 from notify.delivery.service_account import (
     AccessTokens,
     CredentialsError,
@@ -44,7 +45,6 @@ from notify.delivery.service_account import (
     TokenError,
     load_service_account,
 )
-from notify.delivery.webhook import retry_after_ms
 
 SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 DEFAULT_ENDPOINT = "https://fcm.googleapis.com"
@@ -138,11 +138,10 @@ class FcmSender:
         self._clock = clock
         project = quote(account.project_id, safe="")
         self._url = f"{endpoint.rstrip('/')}/v1/projects/{project}/messages:send"
-        self._client = httpx.AsyncClient(
+        self._client = outbound.client(
             timeout=timeout,
-            follow_redirects=False,
+            trust_env=True,  # the environment's proxy settings apply to Google's endpoints
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
-            headers={"user-agent": f"notify/{__version__}"},
         )
         self.tokens = AccessTokens(account, SCOPE, self._client, clock)
 
@@ -186,7 +185,7 @@ class FcmSender:
 
     def _answer(self, response: httpx.Response) -> PushResult:
         status = response.status_code
-        body = _json(response)
+        body = json_body(response)
         if 200 <= status < 300:
             name = body.get("name") if isinstance(body, dict) else None
             return PushResult(
@@ -202,13 +201,6 @@ class FcmSender:
             wait = retry_after_ms(response.headers.get("retry-after"), self._clock.now_ms())
             return PushResult(PushOutcome.TRANSIENT, reason=reason, retry_after_ms=wait)
         return PushResult(PushOutcome.PERMANENT, reason=reason)
-
-
-def _json(response: httpx.Response) -> Any:
-    try:
-        return orjson.loads(response.content)
-    except orjson.JSONDecodeError:
-        return None
 
 
 class _Error:
@@ -245,7 +237,7 @@ class _Error:
 
 def _third_party(response: httpx.Response) -> bool:
     """A 401 about the APNs/web credentials uploaded to Firebase: a new token won't help."""
-    return _Error.of(_json(response)).code == "THIRD_PARTY_AUTH_ERROR"
+    return _Error.of(json_body(response)).code == "THIRD_PARTY_AUTH_ERROR"
 
 
 def fcm_sender(config: Config, clock: Clock) -> FcmSender | None:

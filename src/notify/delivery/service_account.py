@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from notify.core.clock import Clock
+from notify.delivery.outbound import json_body
 
 JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 ASSERTION_LIFETIME_S = 3600  # the longest Google accepts
@@ -181,10 +182,7 @@ class AccessTokens:
                 f"OAuth token endpoint connection: {type(exc).__name__}", transient=True
             ) from None
         status = response.status_code
-        try:
-            body = orjson.loads(response.content)
-        except orjson.JSONDecodeError:
-            body = None
+        body = json_body(response)
         if status != 200:
             code = body.get("error") if isinstance(body, dict) else None
             named = f" {code}" if isinstance(code, str) and code.isascii() else ""

@@ -23,19 +23,17 @@ channels' providers; the auth token never appears in a reason or a log.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import httpx
-import orjson
 
-from notify import __version__
 from notify.config import Config, ConfigError
 from notify.core.clock import Clock
 from notify.core.model import Channel, Status
 from notify.core.phone import WHATSAPP_PREFIX, e164, whatsapp_number
 from notify.core.ports import Delivery, Provider, Receipt
+from notify.delivery import outbound
+from notify.delivery.outbound import json_body, retry_after_ms
 from notify.delivery.sms_text import compose, fit_sms, fit_whatsapp
-from notify.delivery.webhook import retry_after_ms
 
 DEFAULT_BASE_URL = "https://api.twilio.com"
 DEFAULT_TIMEOUT_S = 10.0
@@ -58,12 +56,12 @@ class TwilioClient:
         self._clock = clock
         self._secret = auth_token
         self._url = f"{base_url.rstrip('/')}/2010-04-01/Accounts/{account_sid}/Messages.json"
-        self._client = httpx.AsyncClient(
+        self._client = outbound.client(
             auth=httpx.BasicAuth(account_sid, auth_token),
             timeout=timeout,
-            follow_redirects=False,
+            trust_env=True,  # the environment's proxy settings apply to Twilio's API
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
-            headers={"user-agent": f"notify/{__version__}", "accept": "application/json"},
+            headers={"accept": "application/json"},
         )
 
     def __repr__(self) -> str:  # never the token
@@ -79,7 +77,7 @@ class TwilioClient:
             return Receipt(Status.PENDING, reason="Twilio timed out")
         except httpx.HTTPError as exc:
             return Receipt(Status.PENDING, reason=f"Twilio connection: {type(exc).__name__}")
-        body = _json(response)
+        body = json_body(response)
         status = response.status_code
         if 200 <= status < 300:
             sid = body.get("sid") if isinstance(body, dict) else None
@@ -98,13 +96,6 @@ class TwilioClient:
             wait = retry_after_ms(response.headers.get("retry-after"), self._clock.now_ms())
             return Receipt(Status.PENDING, reason=reason, retry_after_ms=wait)
         return Receipt(Status.FAILED, reason=reason)
-
-
-def _json(response: httpx.Response) -> Any:
-    try:
-        return orjson.loads(response.content)
-    except orjson.JSONDecodeError:
-        return None
 
 
 class TwilioProvider:

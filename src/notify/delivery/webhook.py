@@ -17,18 +17,16 @@ redirect could lead past the address guard, notify.delivery.ssrf).
 from __future__ import annotations
 
 import datetime
-import email.utils
 from collections.abc import Sequence
 
 import httpx
 import orjson
 from standardwebhooks import Webhook
 
-from notify import __version__
 from notify.core.clock import Clock
 from notify.core.model import Channel, Notification, Status
 from notify.core.ports import Delivery, Receipt
-from notify.delivery import ssrf
+from notify.delivery import outbound, ssrf
 from notify.wire import fastjson
 from notify.wire.convert import notification_to_pb
 
@@ -48,20 +46,6 @@ def payload(row: Notification, now_ms: int) -> bytes:
     )
 
 
-def retry_after_ms(value: str | None, now_ms: int) -> int:
-    """``Retry-After`` as seconds or an HTTP date, in ms from now (0: none or unreadable)."""
-    if not value:
-        return 0
-    value = value.strip()
-    if value.isdigit():
-        return int(value) * 1000
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return 0
-    return max(0, int(when.timestamp() * 1000) - now_ms)
-
-
 class WebhookProvider:
     name = "webhook"
     channel = Channel.WEBHOOK
@@ -77,12 +61,10 @@ class WebhookProvider:
         self._signer = Webhook(secret)
         self._clock = clock
         self._allow_private = allow_private
-        self._client = httpx.AsyncClient(
+        self._client = outbound.client(
             timeout=timeout,
-            follow_redirects=False,
             trust_env=False,  # never through a proxy from the environment
             limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
-            headers={"user-agent": f"notify/{__version__}"},
         )
 
     async def close(self) -> None:
@@ -127,6 +109,8 @@ class WebhookProvider:
             )
         reason = f"HTTP {status}"
         if status in _TRANSIENT or status >= 500:
-            wait = retry_after_ms(response.headers.get("retry-after"), self._clock.now_ms())
+            wait = outbound.retry_after_ms(
+                response.headers.get("retry-after"), self._clock.now_ms()
+            )
             return Receipt(Status.PENDING, reason=reason, retry_after_ms=wait)
         return Receipt(Status.FAILED, reason=reason)

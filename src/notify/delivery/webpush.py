@@ -37,16 +37,16 @@ import orjson
 from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import VapidException
 
-from notify import __version__
 from notify.config import Config, ConfigError
 from notify.core.clock import Clock
 from notify.core.errors import InvalidArgument
 from notify.core.model import Device, DeviceType, Notification, Severity
 from notify.core.ports import PushOutcome, PushResult
 from notify.core.subscription import parse_subscription
-from notify.delivery import ssrf
-from notify.delivery.vapid import VapidSigner, load_private_key
-from notify.delivery.webhook import retry_after_ms
+from notify.core.vapidkeys import load_private_key
+from notify.delivery import outbound, ssrf
+from notify.delivery.outbound import retry_after_ms
+from notify.delivery.vapid import VapidSigner
 
 DEFAULT_TIMEOUT_S = 10.0
 # RFC 8291: a push message is at most 4096 bytes; aes128gcm adds a 86-byte header
@@ -165,12 +165,10 @@ class WebPushSender:
         self._clock = clock
         self._ttl_s = int(ttl_s)
         self._allow_insecure = allow_insecure
-        self._client = httpx.AsyncClient(
+        self._client = outbound.client(
             timeout=timeout,
-            follow_redirects=False,
             trust_env=False,  # never through a proxy from the environment
             limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
-            headers={"user-agent": f"notify/{__version__}"},
         )
 
     @property
