@@ -11,6 +11,7 @@ server stored. A screenshot lands in .artifacts/web-inbox.png.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import json
@@ -100,18 +101,18 @@ def ensure_built() -> None:
     )
 
 
-@pytest.fixture
-def static_origin() -> Iterator[str]:
-    """examples/web-inbox/dist on a free port: an origin of its own."""
+@contextlib.contextmanager
+def serve_folder(folder: Path, name: str) -> Iterator[str]:
+    """A folder of static files on a free port of 127.0.0.1: an origin of its own."""
 
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
     httpd = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(Quiet, directory=str(DIST))
+        ("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder))
     )
-    thread = threading.Thread(target=httpd.serve_forever, name="web-inbox-static", daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, name=name, daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{httpd.server_address[1]}"
@@ -119,6 +120,13 @@ def static_origin() -> Iterator[str]:
         httpd.shutdown()
         httpd.server_close()
         thread.join(timeout=5)
+
+
+@pytest.fixture
+def static_origin() -> Iterator[str]:
+    """examples/web-inbox/dist on a free port: an origin of its own."""
+    with serve_folder(DIST, "web-inbox-static") as origin:
+        yield origin
 
 
 class Driver:
@@ -210,6 +218,18 @@ def send(http: httpx.Client, server: ServerThread, notification_id: str, **extra
     return response.json()
 
 
+def seed_inbox(http: httpx.Client, server: ServerThread) -> None:
+    """What waits in the inbox before the page opens: two unread rows and one read."""
+    send(http, server, "welcome", title="Welcome to notify", body="Your inbox is live.")
+    send(http, server, "seen", title="Weekly digest", body="3 tasks closed this week")
+    send(http, server, "c-42", title="New comment", body="Bob commented on Task 42")
+    seen = next(n for n in inbox(http, server)["notifications"] if n["notificationId"] == "seen")
+    acked = http.post(
+        server.client_url("AckNotification"), headers=dev_auth(), json={"id": seen["id"]}
+    )
+    assert acked.status_code == 200
+
+
 def test_generated_typescript_matches_the_proto() -> None:
     """src/gen/ is committed: regenerating it from proto/ must change nothing (`make gen`).
 
@@ -249,17 +269,7 @@ def test_web_inbox_in_chromium(static_origin: str, http: httpx.Client) -> None:
     ensure_built()
     started = time.monotonic()
     with running_server(allowed_origins=(static_origin,)) as server:
-        # What is waiting in the inbox before the page opens: two unread, one read.
-        send(http, server, "welcome", title="Welcome to notify", body="Your inbox is live.")
-        send(http, server, "seen", title="Weekly digest", body="3 tasks closed this week")
-        send(http, server, "c-42", title="New comment", body="Bob commented on Task 42")
-        seen = next(
-            n for n in inbox(http, server)["notifications"] if n["notificationId"] == "seen"
-        )
-        acked = http.post(
-            server.client_url("AckNotification"), headers=dev_auth(), json={"id": seen["id"]}
-        )
-        assert acked.status_code == 200
+        seed_inbox(http, server)
 
         api = f"http://127.0.0.1:{server.ports.client}"
         url = f"{static_origin}/index.html?api={api}&user=user-alice&tenant=acme"

@@ -27,6 +27,7 @@ from tests.e2e.test_browser import (
     ensure_built,
     ensure_chromium,
     inbox,
+    seed_inbox,
     send,
     static_origin,
 )
@@ -42,16 +43,7 @@ def test_react_hooks_in_chromium(static_origin: str, http: httpx.Client) -> None
     chromium = ensure_chromium()
     ensure_built()
     with running_server(allowed_origins=(static_origin,)) as server:
-        send(http, server, "welcome", title="Welcome to notify", body="Your inbox is live.")
-        send(http, server, "seen", title="Weekly digest", body="3 tasks closed this week")
-        send(http, server, "c-42", title="New comment", body="Bob commented on Task 42")
-        seen = next(
-            n for n in inbox(http, server)["notifications"] if n["notificationId"] == "seen"
-        )
-        acked = http.post(
-            server.client_url("AckNotification"), headers=dev_auth(), json={"id": seen["id"]}
-        )
-        assert acked.status_code == 200
+        seed_inbox(http, server)
 
         api = f"http://127.0.0.1:{server.ports.client}"
         url = f"{static_origin}/react.html?api={api}&user=user-alice&tenant=acme"

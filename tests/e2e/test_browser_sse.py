@@ -11,9 +11,6 @@ next one, each exactly once.
 
 from __future__ import annotations
 
-import functools
-import http.server
-import threading
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.test_browser import WEB, Driver, _run, end_streams, ensure_chromium
+from tests.e2e.test_browser import WEB, Driver, _run, end_streams, ensure_chromium, serve_folder
 from tests.support import notify_body, running_server
 
 PAGE = Path(__file__).resolve().parent / "sse_page"
@@ -42,22 +39,8 @@ def ensure_playwright() -> None:
 @pytest.fixture
 def page_origin() -> Iterator[str]:
     """tests/e2e/sse_page on a free port: an origin of its own."""
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(Quiet, directory=str(PAGE))
-    )
-    thread = threading.Thread(target=httpd.serve_forever, name="sse-page", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)
+    with serve_folder(PAGE, "sse-page") as origin:
+        yield origin
 
 
 def send(http: httpx.Client, url: str, notification_id: str) -> dict[str, Any]:

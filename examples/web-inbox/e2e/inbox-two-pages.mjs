@@ -21,35 +21,21 @@
 // with ?api=...), CHROMIUM (default /usr/bin/chromium), CHECK_TIMEOUT_MS.
 
 import { createInterface } from "node:readline";
-import { chromium } from "playwright-core";
+import { log, logPage, say, startCheck } from "./harness.mjs";
 
-const url = process.env.INBOX_URL;
-if (!url) {
-  console.log("ERROR INBOX_URL is not set");
-  process.exit(2);
-}
-const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
-const overall = Number(process.env.CHECK_TIMEOUT_MS || 45_000);
+const check = startCheck();
+const { url } = check;
 const WITHIN_MS = 1_000;
 const STEP_MS = 10_000;
 
-const say = (word, data = {}) => console.log(`${word} ${JSON.stringify(data)}`);
-const log = (text) => console.log(`LOG ${text.replace(/\s+/g, " ")}`);
-
 let browser;
-const watchdog = setTimeout(async () => {
-  console.log(`ERROR the check took longer than ${overall} ms`);
-  await browser?.close().catch(() => {});
-  process.exit(3);
-}, overall);
 
 /** One window of the inbox, and the locators the steps use on it. */
 async function openPage(name) {
   const context = await browser.newContext({ viewport: { width: 900, height: 720 } });
   const page = await context.newPage();
   page.setDefaultTimeout(STEP_MS);
-  page.on("console", (msg) => log(`${name} console.${msg.type()}: ${msg.text()}`));
-  page.on("pageerror", (err) => log(`${name} pageerror: ${err.message}`));
+  logPage(page, `${name} `);
   await page.goto(url, { waitUntil: "load" });
   await page.locator('[data-testid="status"][data-state="connected"]').waitFor();
   await page.locator('[data-testid="inbox"][data-loaded="true"]').waitFor();
@@ -67,20 +53,7 @@ async function openPage(name) {
 }
 
 async function main() {
-  browser = await chromium.launch({
-    executablePath,
-    headless: true,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      "--no-first-run",
-    ],
-    timeout: STEP_MS,
-  });
+  browser = await check.launch(STEP_MS);
   const a = await openPage("A");
   const b = await openPage("B");
   const pages = { a, b };
@@ -173,14 +146,4 @@ async function main() {
   }
 }
 
-try {
-  await main();
-  console.log("DONE");
-} catch (err) {
-  console.log(`ERROR ${String(err?.stack ?? err).split("\n").slice(0, 6).join(" | ")}`);
-  process.exitCode = 1;
-} finally {
-  clearTimeout(watchdog);
-  await browser?.close().catch(() => {});
-  process.stdin.destroy();
-}
+await check.run(main);

@@ -17,48 +17,22 @@
 // with ?api=...&vapid=...), CHROMIUM (default /usr/bin/chromium), CHECK_TIMEOUT_MS.
 
 import { createInterface } from "node:readline";
-import { chromium } from "playwright-core";
+import { log, logPage, say, startCheck } from "./harness.mjs";
 
-const url = process.env.INBOX_URL;
-if (!url) {
-  console.log("ERROR INBOX_URL is not set");
-  process.exit(2);
-}
-const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
-const overall = Number(process.env.CHECK_TIMEOUT_MS || 60_000);
+const check = startCheck({ timeoutMs: 60_000 });
+const { url } = check;
 const STEP_MS = 15_000;
 
-const say = (word, data = {}) => console.log(`${word} ${JSON.stringify(data)}`);
-const log = (text) => console.log(`LOG ${text.replace(/\s+/g, " ")}`);
-
 let browser;
-const watchdog = setTimeout(async () => {
-  console.log(`ERROR the check took longer than ${overall} ms`);
-  await browser?.close().catch(() => {});
-  process.exit(3);
-}, overall);
 
 async function main() {
-  browser = await chromium.launch({
-    executablePath,
-    headless: true,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-component-update",
-      "--disable-sync",
-      "--no-first-run",
-    ],
-    timeout: STEP_MS,
-  });
+  browser = await check.launch(STEP_MS, { backgroundNetworking: true });
   const context = await browser.newContext({ viewport: { width: 900, height: 640 } });
   const origin = new URL(url).origin;
   await context.grantPermissions(["notifications"], { origin });
   const page = await context.newPage();
   page.setDefaultTimeout(STEP_MS);
-  page.on("console", (msg) => log(`console.${msg.type()}: ${msg.text()}`));
-  page.on("pageerror", (err) => log(`pageerror: ${err.message}`));
+  logPage(page);
 
   // The worker's registration id, for delivering pushes through DevTools.
   const cdp = await context.newCDPSession(page);
@@ -149,14 +123,4 @@ async function main() {
   }
 }
 
-try {
-  await main();
-  console.log("DONE");
-} catch (err) {
-  console.log(`ERROR ${String(err?.stack ?? err).split("\n").slice(0, 6).join(" | ")}`);
-  process.exitCode = 1;
-} finally {
-  clearTimeout(watchdog);
-  await browser?.close().catch(() => {});
-  process.stdin.destroy();
-}
+await check.run(main);
