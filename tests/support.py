@@ -12,8 +12,8 @@ import json
 import struct
 import threading
 import time
-from collections.abc import Coroutine, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any, TypeVar
 
 import httpx
@@ -139,6 +139,20 @@ def running_server(
         yield server
     finally:
         server.stop()
+
+
+@asynccontextmanager
+async def running_server_off_loop(
+    store: Store | None = None, clock: Clock | None = None, **overrides: Any
+) -> AsyncIterator[ServerThread]:
+    """``running_server`` for an async test: started and stopped in a worker thread, so that
+    stand-ins on the test's own loop (SMTP, push and provider servers) keep answering."""
+    cm = running_server(store, clock, **overrides)
+    server = await asyncio.to_thread(cm.__enter__)
+    try:
+        yield server
+    finally:
+        await asyncio.to_thread(cm.__exit__, None, None, None)
 
 
 def dev_auth(user: str = "user-alice", tenant: str = "acme") -> dict[str, str]:

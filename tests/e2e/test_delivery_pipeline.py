@@ -23,7 +23,13 @@ from tests.delivery_support import (
     smtp_server,
     webhook_receiver,
 )
-from tests.support import ConnectStream, ServerThread, dev_auth, notify_body, running_server
+from tests.support import (
+    ConnectStream,
+    ServerThread,
+    dev_auth,
+    notify_body,
+    running_server_off_loop,
+)
 
 # Plain SMTP with AUTH on loopback (STARTTLS has tests of its own): aiosmtpd warns.
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
@@ -36,20 +42,15 @@ async def notifyd(
     overrides: dict[str, Any], sink: SmtpSink, hook: WebhookReceiver
 ) -> AsyncIterator[ServerThread]:
     password = SMTP_PASSWORD.replace(" ", "%20")
-    cm = running_server(
+    async with running_server_off_loop(
         **overrides,
         email_smtp_url=f"smtp://{SMTP_USER}:{password}@127.0.0.1:{sink.port}",
         email_from="notify@example.com",
         preferences_url="https://app.example.com/settings",
         webhook_secret=WEBHOOK_SECRET,
         webhook_allow_private=True,
-    )
-    # Start and stop off this loop: the receivers run on it meanwhile.
-    server = await asyncio.to_thread(cm.__enter__)
-    try:
+    ) as server:
         yield server
-    finally:
-        await asyncio.to_thread(cm.__exit__, None, None, None)
 
 
 def dispatcher(server: ServerThread) -> Dispatcher:

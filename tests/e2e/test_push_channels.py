@@ -49,7 +49,13 @@ from tests.apns_support import (
     make_tls,
 )
 from tests.fcm_support import PROJECT, FcmServer, ServiceAccountKey, google
-from tests.support import ServerThread, dev_auth, eventually, notify_body, running_server
+from tests.support import (
+    ServerThread,
+    dev_auth,
+    eventually,
+    notify_body,
+    running_server_off_loop,
+)
 from tests.twilio_support import (
     ACCOUNT_SID,
     AUTH_TOKEN,
@@ -125,13 +131,8 @@ async def four_servers(folder: Path) -> AsyncIterator[Servers]:
 
 @asynccontextmanager
 async def notifyd(store_overrides: dict[str, Any], servers: Servers) -> AsyncIterator[ServerThread]:
-    cm = running_server(**store_overrides, **servers.config)
-    # Started and stopped off this loop: the protocol servers run on it meanwhile.
-    server = await asyncio.to_thread(cm.__enter__)
-    try:
+    async with running_server_off_loop(**store_overrides, **servers.config) as server:
         yield server
-    finally:
-        await asyncio.to_thread(cm.__exit__, None, None, None)
 
 
 async def post(http: httpx.Client, url: str, body: Any, **kw: Any) -> httpx.Response:

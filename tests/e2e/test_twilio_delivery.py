@@ -32,7 +32,7 @@ from tests.delivery_support import (  # noqa: F401  (the fixtures pg_dsn and sto
     pg_dsn_fixture,
     store_fixture,
 )
-from tests.support import dev_auth, notify_body, running_server
+from tests.support import dev_auth, notify_body, running_server_off_loop
 from tests.twilio_support import (
     ACCOUNT_SID,
     AUTH_TOKEN,
@@ -321,39 +321,36 @@ def test_notifyd_refuses_a_partial_twilio_configuration_in_one_line() -> None:
 async def test_one_notify_reaches_sms_and_whatsapp_through_notifyd(
     store_overrides: dict[str, Any],
 ) -> None:
-    async with twilio_server(TwilioServer()) as twilio:
-        cm = running_server(
+    async with (
+        twilio_server(TwilioServer()) as twilio,
+        running_server_off_loop(
             **store_overrides,
             twilio_account_sid=ACCOUNT_SID,
             twilio_auth_token=AUTH_TOKEN,
             twilio_from=SMS_FROM,
             twilio_whatsapp_from=WHATSAPP_FROM,
             twilio_base_url=twilio.url,
+        ) as server,
+    ):
+        channels = ["DELIVERY_CHANNEL_SMS", "DELIVERY_CHANNEL_WHATSAPP"]
+        body = notify_body(
+            "phones-1",
+            channels=channels,
+            addresses={"user-alice": {"byChannel": {"sms": ALICE, "whatsapp": ALICE}}},
         )
-        # Started and stopped off this loop: the Twilio stand-in runs on it meanwhile.
-        server = await asyncio.to_thread(cm.__enter__)
-        try:
-            channels = ["DELIVERY_CHANNEL_SMS", "DELIVERY_CHANNEL_WHATSAPP"]
-            body = notify_body(
-                "phones-1",
-                channels=channels,
-                addresses={"user-alice": {"byChannel": {"sms": ALICE, "whatsapp": ALICE}}},
+        with httpx.Client(timeout=10) as http:
+            answer = await asyncio.to_thread(http.post, server.internal_url(), json=body)
+            assert answer.json() == {"delivered": 0, "pending": 2, "failed": 0}
+            assert server.server is not None
+            await twilio.wait_for(2)  # the dispatcher's loops send on their own
+            await asyncio.to_thread(server.call, server.server.dispatcher.drain())
+            listed = await asyncio.to_thread(
+                http.post,
+                server.client_url("GetNotifications"),
+                headers=dev_auth(),
+                json={"filter": {"channels": channels}},
             )
-            with httpx.Client(timeout=10) as http:
-                answer = await asyncio.to_thread(http.post, server.internal_url(), json=body)
-                assert answer.json() == {"delivered": 0, "pending": 2, "failed": 0}
-                assert server.server is not None
-                await twilio.wait_for(2)  # the dispatcher's loops send on their own
-                await asyncio.to_thread(server.call, server.server.dispatcher.drain())
-                listed = await asyncio.to_thread(
-                    http.post,
-                    server.client_url("GetNotifications"),
-                    headers=dev_auth(),
-                    json={"filter": {"channels": channels}},
-                )
-                metrics = (await asyncio.to_thread(http.get, server.metrics_url("/metrics"))).text
-        finally:
-            await asyncio.to_thread(cm.__exit__, None, None, None)
+            metrics = (await asyncio.to_thread(http.get, server.metrics_url("/metrics"))).text
     rows = {r["channel"]: r for r in listed.json()["notifications"]}
     for channel in channels:
         assert rows[channel]["status"] == "DELIVERY_STATUS_DELIVERED"

@@ -15,7 +15,13 @@ from typing import Any
 import httpx
 
 from notify.core.vapidkeys import generate_private_key, private_key_b64url, public_key_b64url
-from tests.support import ServerThread, dev_auth, eventually, notify_body, running_server
+from tests.support import (
+    ServerThread,
+    dev_auth,
+    eventually,
+    notify_body,
+    running_server_off_loop,
+)
 from tests.webpush_support import PushService, push_service
 
 KEY = generate_private_key()
@@ -25,18 +31,13 @@ WEB_PUSH = "DELIVERY_CHANNEL_WEB_PUSH"
 
 @asynccontextmanager
 async def notifyd(overrides: dict[str, Any]) -> AsyncIterator[ServerThread]:
-    cm = running_server(
+    async with running_server_off_loop(
         **overrides,
         webpush_vapid_private_key=private_key_b64url(KEY),
         webpush_subject="mailto:ops@example.com",
         webpush_allow_insecure=True,
-    )
-    # Start and stop off this loop: the push service runs on it meanwhile.
-    server = await asyncio.to_thread(cm.__enter__)
-    try:
+    ) as server:
         yield server
-    finally:
-        await asyncio.to_thread(cm.__exit__, None, None, None)
 
 
 async def post(http: httpx.Client, url: str, body: Any, **kw: Any) -> httpx.Response:
