@@ -141,6 +141,7 @@ class NotifyServer:
             self.clock,
             max_replay=config.live_max_replay,
             retention_ms=int(config.retention * 1000),
+            allow_insecure_webpush=config.webpush_allow_insecure,
             recipients=RateLimiter(
                 config.rate_limit_recipients, self.clock, what="Notify recipients per tenant"
             ),
@@ -154,7 +155,6 @@ class NotifyServer:
             DispatchPolicy.from_config(config),
         )
         self.notifier.on_outbox = self.dispatcher.poke
-        self.notifier.allow_insecure_webpush = config.webpush_allow_insecure
         self._shutting_down = False
         self._listening = False
         self.client_auth = client_auth = ClientAuthenticator(config)

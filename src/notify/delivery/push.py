@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from prometheus_client import Counter
 
@@ -68,6 +68,8 @@ class PushProvider:
         self._clock = clock
         self._devices = devices
         self._results = results
+        # Label children bound on first use (an unused pair exposes no series).
+        self._result_children: dict[tuple[str, PushOutcome], Any] = {}
         self._by_type: dict[DeviceType, DeviceSender] = {}
         for sender in senders:
             for kind in sender.device_types:
@@ -132,5 +134,11 @@ class PushProvider:
             except NotifyError as exc:  # it will say GONE again next time
                 logger.warning("could not delete a gone device", extra={"reason": exc.message})
         if self._results is not None:
-            self._results.labels(sender=sender.name, outcome=result.outcome.value).inc()
+            key = (sender.name, result.outcome)
+            child = self._result_children.get(key)
+            if child is None:
+                child = self._result_children[key] = self._results.labels(
+                    sender=sender.name, outcome=result.outcome.value
+                )
+            child.inc()
         return sender.name, result

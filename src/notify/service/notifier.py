@@ -82,6 +82,7 @@ class Notifier:
         max_replay: int = DEFAULT_MAX_REPLAY,
         recipients: RateLimiter | None = None,
         retention_ms: int = 0,
+        allow_insecure_webpush: bool = False,
     ) -> None:
         self.store = store
         self.providers = providers
@@ -92,13 +93,13 @@ class Notifier:
         self._max_replay = max_replay
         self._recipients = recipients
         self._retention_ms = retention_ms
+        # Browser subscriptions may name http:// loopback endpoints (tests only).
+        self._allow_insecure_webpush = allow_insecure_webpush
         self._next_purge_ms = 0
         # Called when a write may have brought the next due time forward (the scheduler).
         self.on_schedule: Callable[[], None] | None = None
         # Called when a Notify queued external sends (the dispatcher).
         self.on_outbox: Callable[[], None] | None = None
-        # Browser subscriptions may name http:// loopback endpoints (tests only).
-        self.allow_insecure_webpush = False
         # Label children bound on first use (an unused pair exposes no series).
         self._stored: dict[tuple[Channel, Status], Any] = {}
 
@@ -377,7 +378,7 @@ class Notifier:
             device_type=device_type,
             token=token,
             now_ms=self._clock.now_ms(),
-            allow_insecure_webpush=self.allow_insecure_webpush,
+            allow_insecure_webpush=self._allow_insecure_webpush,
         )
         await self.store.upsert_device(device)
 
