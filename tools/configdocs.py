@@ -31,7 +31,9 @@ _RULES: dict[str, str] = {
     "parse_positive_int": "a whole number, at least 1",
     "parse_limit": "a whole number, at least 0 (0 turns the limit off)",
     "parse_duration": "a duration such as `30s`, `500ms`, `2m`, `1h30m`, `90d`; `0s` allowed",
-    "parse_positive_duration": "a duration such as `30s`, `500ms`, `2m`, `1h30m`, `90d`, above zero",
+    "parse_positive_duration": (
+        "a duration such as `30s`, `500ms`, `2m`, `1h30m`, `90d`, above zero"
+    ),
     "parse_log_level": "`debug`, `info`, `warning` or `error`, any case (`warn` means warning)",
     "parse_dsn": "a `postgresql://` or `postgres://` URL (errors never show the password)",
     "parse_origins": "comma-separated exact origins `scheme://host[:port]` (http or https, "
