@@ -274,12 +274,12 @@ def eventually(check: Any, timeout: float = 10.0, what: str = "condition") -> No
 
 
 @contextmanager
-def serving(app: Any) -> Iterator[int]:
+def serving(app: Any, limits: Any = None) -> Iterator[int]:
     """Serves any ASGI app on a free loopback port with the service's own listener."""
     from notify.http.listener import Listener
 
     loop = uvloop.new_event_loop()
-    listener = Listener(app, "127.0.0.1", 0, name="test")
+    listener = Listener(app, "127.0.0.1", 0, name="test", limits=limits)
     loop.run_until_complete(listener.start())
     thread = threading.Thread(target=loop.run_forever, name="notify-test-app", daemon=True)
     thread.start()

@@ -76,6 +76,7 @@ class Config:
     max_headers: int = 100
     http_idle_timeout: float = 75.0
     http_header_timeout: float = 10.0
+    http_write_delay: float = 0.001
     http_body_timeout: float = 30.0
     max_connections: int = 10_000
     max_connections_per_ip: int = 0
@@ -222,6 +223,17 @@ def parse_positive_duration(text: str) -> float:
     value = parse_duration(text)
     if value <= 0:
         raise ValueError(f"{text!r} must be longer than zero")
+    return value
+
+
+MAX_WRITE_DELAY_S = 0.05
+
+
+def parse_write_delay(text: str) -> float:
+    """A duration such as `1ms` or `0.5ms`, at most `50ms`; `0` sends every write at once."""
+    value = parse_duration("0s" if text.strip() == "0" else text)
+    if value > MAX_WRITE_DELAY_S:
+        raise ValueError(f"{text!r} is longer than 50ms (0 sends every write at once)")
     return value
 
 
@@ -563,6 +575,10 @@ VARIABLES: tuple[Variable, ...] = (
     Variable(
         "NOTIFY_HTTP_IDLE_TIMEOUT", "http_idle_timeout", parse_positive_duration, "75s",
         "an idle keep-alive connection is closed after this",
+    ),
+    Variable(
+        "NOTIFY_HTTP_WRITE_DELAY", "http_write_delay", parse_write_delay, "1ms",
+        "HTTP/1.1 answers wait at most this to leave together (0: each at once)",
     ),
     Variable(
         "NOTIFY_HTTP_HEADER_TIMEOUT", "http_header_timeout", parse_positive_duration, "10s",

@@ -234,6 +234,7 @@ class NotifyServer:
             idle_timeout=config.http_idle_timeout,
             header_timeout=config.http_header_timeout,
             max_header_bytes=config.max_header_bytes,
+            write_delay=config.http_write_delay,
         )
 
         def on_cut(reason: str) -> None:

@@ -108,6 +108,8 @@ def test_every_variable_is_read() -> None:
         ({"NOTIFY_LIVE_RETRY_MAX_ATTEMPTS": "0"}, "NOTIFY_LIVE_RETRY_MAX_ATTEMPTS"),
         ({"NOTIFY_POSTGRES_AUTOMIGRATE": "perhaps"}, "NOTIFY_POSTGRES_AUTOMIGRATE"),
         ({"NOTIFY_RETENTION": "forever"}, "NOTIFY_RETENTION"),
+        ({"NOTIFY_HTTP_WRITE_DELAY": "1s"}, "NOTIFY_HTTP_WRITE_DELAY"),
+        ({"NOTIFY_HTTP_WRITE_DELAY": "soon"}, "NOTIFY_HTTP_WRITE_DELAY"),
     ],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], variable: str) -> None:
@@ -304,3 +306,9 @@ def test_readme_documents_every_variable() -> None:
     for variable in VARIABLES:
         assert f"`{variable.name}`" in table, variable.name
     assert "`NOTIFY_HOST`" in table
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("1ms", 0.001), ("0.5ms", 0.0005), ("0", 0.0)])
+def test_the_write_delay_is_short_or_off(text: str, seconds: float) -> None:
+    assert load_config({**DEV, "NOTIFY_HTTP_WRITE_DELAY": text}).http_write_delay == seconds
+    assert load_config(DEV).http_write_delay == 0.001

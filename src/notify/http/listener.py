@@ -34,6 +34,7 @@ from hypercorn.asyncio.worker_context import WorkerContext
 from hypercorn.config import Config as HypercornConfig
 from uvicorn.server import ServerState
 
+from notify.http.coalesce import DEFAULT_MAX_DELAY_S, CoalescingTransport, WriteBatch
 from notify.http.gate import ConnectionGate, refusal
 from notify.http.h1 import GuardedHttpToolsProtocol
 
@@ -56,6 +57,8 @@ class ConnectionLimits:
     idle_timeout: float = 75.0  # keep-alive: no request in flight
     header_timeout: float = 10.0  # first bytes (sniffing) and each HTTP/1.1 request head
     max_header_bytes: int = 16 * 1024  # an HTTP/1.1 request head; an HTTP/2 header list
+    # HTTP/1.1 writes wait at most this to leave together (0: each at once).
+    write_delay: float = DEFAULT_MAX_DELAY_S
 
 
 class Listener:
@@ -189,7 +192,11 @@ class Listener:
             on_cut=self._on_cut,
         )
         transport.set_protocol(protocol)
-        protocol.connection_made(transport)
+        if self.limits.write_delay > 0:
+            batch = WriteBatch.of(asyncio.get_running_loop(), self.limits.write_delay)
+            protocol.connection_made(cast(asyncio.Transport, CoalescingTransport(transport, batch)))
+        else:
+            protocol.connection_made(transport)
         protocol.data_received(data)
 
     def _serve_h2(self, transport: asyncio.Transport, data: bytes, ip: str | None) -> None:
