@@ -260,6 +260,11 @@ class BusClient:
                 pass
         return waiting.replies
 
+    @property
+    def pending(self) -> int:
+        """Asks still gathering replies, reserved ones included."""
+        return len(self._waiting)
+
     def forget(self, ticket: int) -> None:
         """Stops collecting replies for ``ticket``; later ones are dropped as late."""
         self._waiting.pop(ticket, None)
