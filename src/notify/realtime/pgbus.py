@@ -19,10 +19,10 @@ exactly the rows that committed, even if this process dies right after the
 commit. Every other event still goes through the sender, after the store's
 commit returned, so NOTIFYs keep the order of the writes they follow.
 
-Remote events are decoded in arrival order; a
-remote NotificationsCreated is first completed with the rows this replica
-has sessions for, fetched from the store in one query per tenant for
-everything that arrived together.
+Remote events are decoded in arrival order; a remote NotificationsCreated
+is first completed with the rows this replica has sessions for, fetched
+from the store in one query per tenant for everything that arrived
+together.
 
 When the LISTEN connection dies (the server restarts, an operator runs
 pg_terminate_backend, the network drops) the bus reconnects with backoff,
