@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from notify.core.events import NotificationsCreated, NotificationsTaken, Request
+from notify.core.events import BusEvent, NotificationsCreated, NotificationsTaken, Request
 from notify.realtime.bus import BusClient, LocalBus
 
 
@@ -72,16 +72,16 @@ class RecordingBus(SlowBus):
 
     def __init__(self) -> None:
         super().__init__()
-        self.sent: list[object] = []
-        self.here_only: list[object] = []
+        self.sent: list[BusEvent] = []
+        self.here_only: list[BusEvent] = []
 
-    def publish(self, event: object) -> None:  # type: ignore[override]
+    def publish(self, event: BusEvent) -> None:
         self.sent.append(event)
-        super().publish(event)  # type: ignore[arg-type]
+        super().publish(event)
 
-    def dispatch_announced(self, event: object) -> None:  # type: ignore[override]
+    def dispatch_announced(self, event: BusEvent) -> None:
         self.here_only.append(event)
-        super().dispatch_announced(event)  # type: ignore[arg-type]
+        super().dispatch_announced(event)
 
 
 async def test_a_reply_that_arrives_before_the_request_is_dispatched_is_kept() -> None:
