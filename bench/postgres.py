@@ -12,7 +12,6 @@ import asyncio
 import os
 import statistics
 import time
-import uuid
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -34,7 +33,8 @@ from bench.pgcluster import Database, database
 from bench.server import Notifyd, cpu_meter
 from bench.stats import percentile
 from notify.core.ids import new_id
-from notify.core.model import Channel, Status
+from notify.core.model import Channel, Notification, Status
+from notify.store import pgcolumns as columns
 from notify.store.postgres import _INSERT as STORE_INSERT
 
 FANOUT_USER = "fan-user-"
@@ -115,13 +115,15 @@ async def _insert_directly(dsn: str, seconds: float, tag: str) -> float:
         while time.monotonic() < end:
             sequence += 1
             created = time.time_ns() // 1_000_000
-            values = (
-                uuid.UUID(new_id(created)), TENANT, f"user-{sequence % NOTIFY_USERS}",
-                f"{tag}-{number}-{sequence}", int(Channel.IN_APP), "", "", "Build finished",
-                "ok", int(Status.PENDING), created, 0, 0, 0,
+            row = Notification(
+                id=new_id(created), tenant_id=TENANT, user_id=f"user-{sequence % NOTIFY_USERS}",
+                notification_id=f"{tag}-{number}-{sequence}", channel=Channel.IN_APP,
+                subject_ref="", subject_type="", title="Build finished", body="ok",
+                status=Status.PENDING, created_at_ms=created,
             )  # fmt: skip
             async with pool.acquire() as conn:
-                await conn.fetch(STORE_INSERT, *([value] for value in values))
+                # Every column, as the store converts them (the table grew since).
+                await conn.fetch(STORE_INSERT, *columns.to_arrays([row]))
             done += 1
 
     started = time.monotonic()

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from notify.core.events import NotificationsCreated, NotificationsTaken, Request
+import pytest
+
+from notify.core.events import BusEvent, NotificationsCreated, NotificationsTaken, Request
 from notify.realtime.bus import BusClient, LocalBus
 
 
@@ -63,3 +65,93 @@ async def test_the_wait_ends_when_every_expected_replica_has_answered() -> None:
 async def test_without_presence_the_old_wait_holds() -> None:
     client = BusClient(LocalBus())
     assert await client.ask(created) == []
+
+
+class RecordingBus(SlowBus):
+    """Records how each event left: sent to the other replicas, or dispatched here only."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[BusEvent] = []
+        self.here_only: list[BusEvent] = []
+
+    def publish(self, event: BusEvent) -> None:
+        self.sent.append(event)
+        super().publish(event)
+
+    def dispatch_announced(self, event: BusEvent) -> None:
+        self.here_only.append(event)
+        super().dispatch_announced(event)
+
+
+async def test_a_reply_that_arrives_before_the_request_is_dispatched_is_kept() -> None:
+    async def expected(request: Request) -> int:
+        return 1
+
+    bus = RecordingBus()
+    client = BusClient(bus, expected)
+    reservation = client.reserve()
+    # Another replica heard the store's commit and answered before the asker resumed.
+    bus.publish(NotificationsTaken(reservation.origin, reservation.ticket, ("r",), 7))
+    async with asyncio.timeout(1):  # the one expected reply is in: no 30 s wait
+        replies = await reservation.ask(
+            created(reservation.origin, reservation.ticket), lambda r: False, announced=True
+        )
+    assert [r.at_ms for r in replies if isinstance(r, NotificationsTaken)] == [7]
+    assert client.pending == 0
+
+
+async def test_an_announced_request_is_dispatched_here_and_not_sent_again() -> None:
+    async def expected(request: Request) -> int:
+        return 0
+
+    bus = RecordingBus()
+    client = BusClient(bus, expected)
+    seen: list[object] = []
+    bus.subscribe(seen.append)
+    reservation = client.reserve()
+    request = created(reservation.origin, reservation.ticket)
+    await reservation.ask(request, lambda r: False, announced=True)
+    assert bus.here_only == [request]
+    assert bus.sent == []
+    assert seen == [request]
+    # Not announced: sent like any request.
+    other = client.reserve()
+    second = created(other.origin, other.ticket)
+    await other.ask(second, lambda r: False, announced=False)
+    assert bus.sent == [second]
+
+
+async def test_a_released_reservation_leaks_nothing_and_drops_late_replies() -> None:
+    bus = RecordingBus()
+    client = BusClient(bus)
+    reservation = client.reserve()
+    assert client.pending == 1
+    reservation.release()
+    reservation.release()  # safe to repeat
+    assert client.pending == 0
+    bus.publish(NotificationsTaken(reservation.origin, reservation.ticket, ("r",), 1))
+    assert client.pending == 0
+    with pytest.raises(RuntimeError, match="released"):
+        await reservation.ask(
+            created(reservation.origin, reservation.ticket), lambda r: False, announced=False
+        )
+
+
+async def test_a_local_bus_announces_nothing() -> None:
+    reservation = BusClient(LocalBus()).reserve()
+    assert reservation.announcement(created(reservation.origin, reservation.ticket)) is None
+    assert reservation.announced is None
+    reservation.release()
+
+
+async def test_ask_gives_its_ticket_back() -> None:
+    client = BusClient(LocalBus())
+    await client.ask(created)
+
+    def broken(origin: str, ticket: int) -> NotificationsCreated:
+        raise ValueError("bad request")
+
+    with pytest.raises(ValueError, match="bad request"):
+        await client.ask(broken)
+    assert client.pending == 0

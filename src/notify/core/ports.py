@@ -18,6 +18,29 @@ from notify.core.model import Channel, Device, DeviceType, Notification, Status
 Unsubscribe = Callable[[], None]
 
 
+@dataclass(frozen=True, slots=True)
+class Announcement:
+    """NOTIFY payloads for ``channel``, sent in the store's own transaction.
+
+    A bus across processes hands these to the store so that the news of new
+    rows commits with the rows themselves: no replica hears of a row that
+    rolled back, and none misses one because this process died after the
+    commit and before a NOTIFY of its own.
+    """
+
+    channel: str
+    payloads: tuple[str, ...]
+
+
+# Called by the store inside its insert transaction with the rows it actually
+# created there (never the idempotent repeats); what it answers is sent in that
+# transaction. It may be called more than once for one call (a batch retried
+# in another shape): the last call's answer is the one that committed. If it
+# has nothing to say about some rows it has nothing to say about fewer of them.
+# If it raises, the transaction fails, like any other error.
+Announcer = Callable[[Sequence[Notification]], Announcement | None]
+
+
 class Bus(Protocol):
     """Carries events between the service and the live sessions of every replica.
 
@@ -33,6 +56,15 @@ class Bus(Protocol):
     reply_wait: float
 
     def publish(self, event: BusEvent) -> None: ...
+
+    def announcement(self, event: BusEvent) -> Announcement | None:
+        """The payloads that carry ``event`` to the other replicas from inside a
+        store transaction; None when this bus has no other replica to tell."""
+        ...
+
+    def dispatch_announced(self, event: BusEvent) -> None:
+        """Dispatches an event whose ``announcement`` committed: here only."""
+        ...
 
     def subscribe(self, handler: Callable[[BusEvent], None]) -> Unsubscribe: ...
 

@@ -5,6 +5,9 @@ a request's replies are in before ``publish`` returns and nothing waits.
 ``BusClient`` is how the service asks a question over any bus: it numbers the
 request, publishes it, and collects the replies addressed to this replica,
 waiting at most the bus's ``reply_wait`` for the ones from other processes.
+``BusClient.reserve`` splits an ask in two around a store write: the ticket
+and its reply waiter first, so that the request can be announced in the
+store's transaction and a reply that beats the commit's return is kept.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 
 from notify.core.events import BusEvent, Reply, Request
-from notify.core.ports import Bus, Unsubscribe
+from notify.core.ports import Announcement, Bus, Unsubscribe
 
 logger = logging.getLogger("notify.bus")
 
@@ -81,6 +84,12 @@ class LocalBus:
     def publish(self, event: BusEvent) -> None:
         self._subscribers.dispatch(event)
 
+    def announcement(self, event: BusEvent) -> Announcement | None:
+        return None  # nobody else to tell
+
+    def dispatch_announced(self, event: BusEvent) -> None:
+        self._subscribers.dispatch(event)
+
     def subscribe(self, handler: Handler) -> Unsubscribe:
         return self._subscribers.add(handler)
 
@@ -109,11 +118,84 @@ class _Waiting:
         )
 
 
+def _never_done(replies: list[Reply]) -> bool:
+    return False
+
+
+class Reservation:
+    """An ask taken in two steps: its ticket and reply waiter now, its request later.
+
+    Between the two the request may be announced to the other replicas by
+    someone else (the store, in its insert transaction: ``announcement``),
+    and their replies, which can come back before the announcer's caller
+    even resumes, are kept. ``ask`` then completes it; ``release`` gives the
+    ticket back if it never will be (the write failed). Both are safe to
+    repeat.
+    """
+
+    __slots__ = ("_announced", "_client", "_waiting", "ticket")
+
+    def __init__(self, client: BusClient, ticket: int, waiting: _Waiting) -> None:
+        self._client = client
+        self._waiting: _Waiting | None = waiting
+        self._announced: BusEvent | None = None
+        self.ticket = ticket
+
+    @property
+    def origin(self) -> str:
+        return self._client.replica_id
+
+    def announcement(self, event: Request) -> Announcement | None:
+        """The bus's payloads for ``event``; remembers it as the one announced.
+
+        None (and nothing remembered) from a bus with nobody else to tell.
+        Called again (the store retried the write in another shape), the
+        latest event is the one remembered.
+        """
+        found = self._client.bus.announcement(event)
+        self._announced = event if found is not None else None
+        return found
+
+    @property
+    def announced(self) -> BusEvent | None:
+        """The event of the last announcement handed out, if any."""
+        return self._announced
+
+    async def ask(
+        self, event: Request, done: Callable[[list[Reply]], bool], *, announced: bool
+    ) -> list[Reply]:
+        """Dispatches ``event`` and gathers the replies, within ``BusClient.ask``'s bounds.
+
+        ``announced``: the store's commit already carried it to the other
+        replicas, so it is dispatched here only, never sent a second time.
+        """
+        waiting = self._waiting
+        if waiting is None:
+            raise RuntimeError("a released reservation cannot ask")
+        try:
+            waiting.done = done
+            # Replies in before the request is dispatched here came from other
+            # replicas (dispatching here is synchronous, nothing else runs).
+            early = len(waiting.replies)
+            if announced:
+                self._client.bus.dispatch_announced(event)
+            else:
+                self._client.bus.publish(event)
+            return await self._client.gather(event, waiting, early)
+        finally:
+            self.release()
+
+    def release(self) -> None:
+        if self._waiting is not None:
+            self._waiting = None
+            self._client.forget(self.ticket)
+
+
 class BusClient:
     """Tells the bus, or asks it and gathers the answers addressed to this replica."""
 
     def __init__(self, bus: Bus, expected_replies: ExpectedReplies | None = None) -> None:
-        self._bus = bus
+        self.bus = bus
         self._expected = expected_replies
         self._tickets = itertools.count(1)
         self._waiting: dict[int, _Waiting] = {}
@@ -121,16 +203,22 @@ class BusClient:
 
     @property
     def replica_id(self) -> str:
-        return self._bus.replica_id
+        return self.bus.replica_id
 
     def tell(self, event: BusEvent) -> None:
         """Publishes an event that wants no reply."""
-        self._bus.publish(event)
+        self.bus.publish(event)
+
+    def reserve(self) -> Reservation:
+        """A ticket with its reply waiter registered, for a request published later."""
+        ticket = next(self._tickets)
+        waiting = self._waiting[ticket] = _Waiting(_never_done)
+        return Reservation(self, ticket, waiting)
 
     async def ask(
         self,
         request: Callable[[str, int], Request],
-        done: Callable[[list[Reply]], bool] = lambda replies: False,
+        done: Callable[[list[Reply]], bool] = _never_done,
     ) -> list[Reply]:
         """Publishes ``request(origin, ticket)``; returns the replies.
 
@@ -140,40 +228,53 @@ class BusClient:
         whichever is first. This replica's own replies are in before
         ``publish`` returns.
         """
-        ticket = next(self._tickets)
-        waiting = self._waiting[ticket] = _Waiting(done)
+        reservation = self.reserve()
         try:
-            event = request(self._bus.replica_id, ticket)
-            self._bus.publish(event)
-            if self._bus.reply_wait > 0 and not done(waiting.replies):
-                here = len(waiting.replies)
-                waiting.wake = asyncio.Event()
-                if self._expected is not None:
-                    try:
-                        async with asyncio.timeout(self._bus.reply_wait):
-                            expected = await self._expected(event)
-                    except TimeoutError:
-                        expected = 0
-                    if expected <= 0:
-                        return waiting.replies
-                    waiting.enough = here + expected
-                    if waiting.finished():
-                        return waiting.replies
+            event = request(self.bus.replica_id, reservation.ticket)
+        except BaseException:
+            reservation.release()
+            raise
+        return await reservation.ask(event, done, announced=False)
+
+    async def gather(self, event: Request, waiting: _Waiting, early: int = 0) -> list[Reply]:
+        """Waits for the replies to a published ``event``; ``early`` of them came
+        from other replicas before it was dispatched here."""
+        if self.bus.reply_wait > 0 and not waiting.done(waiting.replies):
+            here = len(waiting.replies) - early
+            waiting.wake = asyncio.Event()
+            if self._expected is not None:
                 try:
-                    async with asyncio.timeout(self._bus.reply_wait):
-                        await waiting.wake.wait()
+                    async with asyncio.timeout(self.bus.reply_wait):
+                        expected = await self._expected(event)
                 except TimeoutError:
-                    pass
-            return waiting.replies
-        finally:
-            del self._waiting[ticket]
+                    expected = 0
+                if expected <= 0:
+                    return waiting.replies
+                waiting.enough = here + expected
+                if waiting.finished():
+                    return waiting.replies
+            try:
+                async with asyncio.timeout(self.bus.reply_wait):
+                    await waiting.wake.wait()
+            except TimeoutError:
+                pass
+        return waiting.replies
+
+    @property
+    def pending(self) -> int:
+        """Asks still gathering replies, reserved ones included."""
+        return len(self._waiting)
+
+    def forget(self, ticket: int) -> None:
+        """Stops collecting replies for ``ticket``; later ones are dropped as late."""
+        self._waiting.pop(ticket, None)
 
     def close(self) -> None:
         self._unsubscribe()
 
     def _on_event(self, event: BusEvent) -> None:
         origin = getattr(event, "origin", None)
-        if origin != self._bus.replica_id or not isinstance(event, Reply):
+        if origin != self.bus.replica_id or not isinstance(event, Reply):
             return
         waiting = self._waiting.get(event.ticket)
         if waiting is None:

@@ -9,10 +9,20 @@ order it published them. Events are small: see ``buscodec``.
 This replica's own events are dispatched at once, synchronously, exactly as
 ``LocalBus`` does (so local sessions never wait on the database), and the
 copy that comes back over LISTEN is dropped: every event reaches each
-subscriber exactly once. Remote events are decoded in arrival order; a
-remote NotificationsCreated is first completed with the rows this replica
-has sessions for, fetched from the store in one query per tenant for
-everything that arrived together.
+subscriber exactly once.
+
+New in-app rows are the exception to sending from here: their
+NotificationsCreated goes out in the store's own insert transaction
+(``announcement`` gives the store the payloads; ``dispatch_announced`` then
+dispatches it here without a second NOTIFY), so the other replicas hear of
+exactly the rows that committed, even if this process dies right after the
+commit. Every other event still goes through the sender, after the store's
+commit returned, so NOTIFYs keep the order of the writes they follow.
+
+Remote events are decoded in arrival order; a remote NotificationsCreated
+is first completed with the rows this replica has sessions for, fetched
+from the store in one query per tenant for everything that arrived
+together.
 
 When the LISTEN connection dies (the server restarts, an operator runs
 pg_terminate_backend, the network drops) the bus reconnects with backoff,
@@ -39,7 +49,7 @@ import asyncpg
 
 from notify.core.events import BusEvent
 from notify.core.model import Notification
-from notify.core.ports import Unsubscribe
+from notify.core.ports import Announcement, Unsubscribe
 from notify.realtime.bus import Subscribers
 from notify.realtime.buscodec import (
     REGISTRY,
@@ -160,6 +170,18 @@ class PgBus:
             text = REGISTRY.encode(event)
             self._outbox += payloads(text, sender=self.replica_id, seq=next(self._seq), to=to)
             self._outbox_ready.set()
+        self._dispatch(event)
+
+    def announcement(self, event: BusEvent) -> Announcement | None:
+        """The payloads that carry ``event`` from inside a store transaction."""
+        if self._closed:
+            return None
+        text = REGISTRY.encode(event)
+        chunks = payloads(text, sender=self.replica_id, seq=next(self._seq), to=addressee(event))
+        return Announcement(CHANNEL, tuple(chunks))
+
+    def dispatch_announced(self, event: BusEvent) -> None:
+        """Dispatches here an event whose announcement committed; sends nothing."""
         self._dispatch(event)
 
     def dispatch_here(self, event: BusEvent) -> None:

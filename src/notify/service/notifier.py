@@ -54,6 +54,7 @@ from notify.core.preferences import (
     normalise_rules,
 )
 from notify.core.ratelimit import RateLimiter
+from notify.delivery.inapp import InAppProvider, InAppSend, pushable
 from notify.delivery.registry import ProviderRegistry
 from notify.metrics import Metrics
 from notify.realtime.bus import BusClient
@@ -154,18 +155,26 @@ class Notifier:
             )
             for user_id, channel in wanted
         ]
-        stored = await self.store.create_notifications(rows)
-        for item in stored:
-            if item.replaced:
-                self._bus.tell(
-                    InboxChanged(
-                        item.row.tenant_id,
-                        item.row.user_id,
-                        deleted_ids=(item.replaced,),
-                        change=item.replaced_change,
+        in_app = self._prepare_in_app(rows)
+        try:
+            stored = await self.store.create_notifications(
+                rows, announce=in_app.announce if in_app is not None else None
+            )
+            for item in stored:
+                if item.replaced:
+                    self._bus.tell(
+                        InboxChanged(
+                            item.row.tenant_id,
+                            item.row.user_id,
+                            deleted_ids=(item.replaced,),
+                            change=item.replaced_change,
+                        )
                     )
-                )
-        await self._send(command.address, [s.row for s in stored if s.created and s.row.visible])
+            created = [s.row for s in stored if s.created and s.row.visible]
+            await self._send(command.address, created, in_app)
+        finally:
+            if in_app is not None:
+                in_app.release()  # the write failed, or created nothing to push
         if p.deliver_at_ms or p.expires_at_ms:
             self._schedule()
         if self.on_outbox is not None and any(
@@ -189,6 +198,18 @@ class Notifier:
             skipped=len(command.user_ids) * len(channels) - len(rows),
         )
 
+    def _prepare_in_app(self, rows: Sequence[Notification]) -> InAppSend | None:
+        """The in-app send of new rows, announced in the store's insert transaction.
+
+        So the other replicas hear of exactly the rows that committed, in
+        the commit itself (no process can die between the two), and a Notify
+        pays no second round trip for the announcement.
+        """
+        provider = self.providers.get(Channel.IN_APP)
+        if not isinstance(provider, InAppProvider) or not any(pushable(r) for r in rows):
+            return None
+        return provider.prepare()
+
     def _stored_counter(self, channel: Channel, status: Status) -> Any:
         child = self._stored.get((channel, status))
         if child is None:
@@ -198,10 +219,14 @@ class Notifier:
         return child
 
     async def _send(
-        self, address: Callable[[str, Channel], str], rows: Sequence[Notification]
+        self,
+        address: Callable[[str, Channel], str],
+        rows: Sequence[Notification],
+        in_app: InAppSend | None = None,
     ) -> None:
         """Offers rows to their channel's provider; records who delivered, then tells the
-        users' open streams their new counts."""
+        users' open streams their new counts. ``in_app``: the in-app rows' send, already
+        announced with the store's write."""
         if not rows:
             return
         by_channel: dict[Channel, list[Notification]] = {}
@@ -218,7 +243,10 @@ class Notifier:
             if provider is None or channel is not Channel.IN_APP:
                 continue  # external rows are the dispatcher's, from the outbox
             deliveries = [Delivery(row, "") for row in of_channel]  # in-app needs no address
-            receipts = await provider.send(deliveries)
+            if in_app is not None:
+                receipts = await in_app.send(deliveries)
+            else:
+                receipts = await provider.send(deliveries)
             for row, receipt in zip(of_channel, receipts, strict=True):
                 if receipt.status is Status.DELIVERED:
                     _apply(row, receipt)

@@ -26,6 +26,7 @@ from notify.core.model import (
     PageRequest,
     Status,
 )
+from notify.core.ports import Announcer
 from notify.core.preferences import PreferenceRule, Preferences, TenantPreferences
 
 TOO_FAR_BEHIND = (
@@ -156,11 +157,17 @@ class Store(Protocol):
 
     driver: str
 
-    async def create_notifications(self, rows: Sequence[Notification]) -> list[StoredRow]:
+    async def create_notifications(
+        self, rows: Sequence[Notification], announce: Announcer | None = None
+    ) -> list[StoredRow]:
         """Inserts rows, idempotent on (tenant, user, notification_id, channel).
 
         Returns one StoredRow per input, in order: the new row, or the row that
-        was already stored under that key.
+        was already stored under that key. ``announce`` (a bus across
+        processes) is called inside the insert's transaction with the rows
+        this call created, and the NOTIFYs it answers are sent in that same
+        transaction: they commit with the rows or not at all. A driver that
+        serves one process only may ignore it.
         """
         ...
 

@@ -20,6 +20,7 @@ from notify.core.model import (
     PageKey,
     PageRequest,
 )
+from notify.core.ports import Announcer
 from notify.core.preferences import PreferenceRule, Preferences, TenantPreferences
 from notify.store import (
     Changed,
@@ -82,8 +83,12 @@ class InstrumentedStore:
         finally:
             self._children[operation].observe(time.perf_counter() - started)
 
-    async def create_notifications(self, rows: Sequence[Notification]) -> list[StoredRow]:
-        return await self._timed("create_notifications", self.inner.create_notifications(rows))
+    async def create_notifications(
+        self, rows: Sequence[Notification], announce: Announcer | None = None
+    ) -> list[StoredRow]:
+        return await self._timed(
+            "create_notifications", self.inner.create_notifications(rows, announce)
+        )
 
     async def mark_delivered(self, rows: Sequence[Notification], at_ms: int) -> None:
         await self._timed("mark_delivered", self.inner.mark_delivered(rows, at_ms))

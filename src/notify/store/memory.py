@@ -34,6 +34,7 @@ from notify.core.model import (
     ReadScope,
     Status,
 )
+from notify.core.ports import Announcer
 from notify.core.preferences import PreferenceRule, Preferences, TenantPreferences, merge_rules
 from notify.store import (
     MAX_DEVICES_PER_TYPE,
@@ -161,7 +162,11 @@ class MemoryStore:
 
     # ------------------------------------------------------------ writes
 
-    async def create_notifications(self, rows: Sequence[Notification]) -> list[StoredRow]:
+    async def create_notifications(
+        self, rows: Sequence[Notification], announce: Announcer | None = None
+    ) -> list[StoredRow]:
+        # One process: there is nobody to announce to (several workers on the
+        # memory store are refused at start-up), so ``announce`` goes unused.
         result: list[StoredRow] = []
         for row in rows:
             key = (row.tenant_id, row.user_id, row.notification_id, int(row.channel))

@@ -41,6 +41,7 @@ from notify.core.model import (
     PageRequest,
     ReadScope,
 )
+from notify.core.ports import Announcer
 from notify.core.preferences import PreferenceRule, Preferences, TenantPreferences, merge_rules
 from notify.store import (
     MAX_DEVICES_PER_TYPE,
@@ -72,6 +73,33 @@ SELECT * FROM unnest({columns.UNNEST_ARGS})
 ON CONFLICT (tenant_id, user_id, notification_id, channel) DO NOTHING
 RETURNING id
 """
+
+# The insert and its announcement in one statement, so one round trip and one
+# commit: the NOTIFYs go out only if every row is new. If only some are (a retry
+# among new rows, or two calls of a batch with one key), the division by zero
+# fails the statement, nothing is stored, and the batch is written again in a
+# transaction that announces exactly the rows it created. If none are, nothing
+# is stored or announced.
+_INSERT_ANNOUNCED = f"""
+WITH created AS (
+    INSERT INTO notifications ({_COLUMNS})
+    SELECT * FROM unnest({columns.UNNEST_ARGS})
+    ON CONFLICT (tenant_id, user_id, notification_id, channel) DO NOTHING
+    RETURNING id
+), announced AS (
+    SELECT count(*) AS sent FROM (
+        SELECT pg_notify(${len(columns.COLUMNS) + 1}, p)
+        FROM unnest(${len(columns.COLUMNS) + 2}::text[]) AS p,
+            (SELECT count(*) AS n FROM created) AS c
+        WHERE CASE c.n WHEN ${len(columns.COLUMNS) + 3} THEN true WHEN 0 THEN false
+            ELSE 1 / (c.n * 0) = 1 END
+    ) AS s
+)
+SELECT id FROM created WHERE (SELECT sent FROM announced) >= 0
+"""
+
+# The announcement of a transaction that wrote in several statements.
+_ANNOUNCE = "SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p"
 
 # Rows another call already stored under the same keys (a retry): read in a
 # statement of its own, so it sees what a concurrent caller just committed.
@@ -192,8 +220,11 @@ MAX_BATCH_ROWS = 5000
 # each statement finishes well within the command timeout.
 MAX_STATEMENT_BYTES = 4 * 1024 * 1024
 
-# One create_notifications call waiting for its batch: its rows and its answer.
-_Call = tuple[list[Notification], "asyncio.Future[list[StoredRow]]"]
+# One create_notifications call waiting for its batch: its rows, its answer and
+# its announcer.
+_Call = tuple[list[Notification], "asyncio.Future[list[StoredRow]]", Announcer | None]
+# A call's rows (a slice of what is written) and its announcer.
+_Announcing = tuple[Sequence[Notification], Announcer]
 
 
 def _unavailable(exc: BaseException) -> Unavailable:
@@ -282,7 +313,9 @@ class PostgresStore:
                 # has discarded it, and the statement's answer stands.
                 logger.debug("released a broken connection: %s", type(exc).__name__)
 
-    async def create_notifications(self, rows: Sequence[Notification]) -> list[StoredRow]:
+    async def create_notifications(
+        self, rows: Sequence[Notification], announce: Announcer | None = None
+    ) -> list[StoredRow]:
         """Group commit: calls that arrive while a batch is being written share the next one.
 
         Each call's rows still go in one statement (all or nothing); several
@@ -290,15 +323,19 @@ class PostgresStore:
         WAL flush. If the database is unavailable every call of the batch
         fails, and each may retry (creates are idempotent); data the database
         refuses fails only the call that carried it.
+
+        Every call's ``announce`` is asked, inside the batch's transaction,
+        for the payloads of the rows that call created; they are all sent in
+        that transaction, so they commit with the rows or not at all.
         """
         if not rows:
             return []
         if any(_collapses(row) for row in rows):
             # A collapse reads and deletes the user's earlier row in the same
             # transaction: such a call is written on its own, not grouped.
-            return await self._insert(rows)
+            return await self._insert(rows, _announcing(rows, announce))
         waiter: asyncio.Future[list[StoredRow]] = asyncio.get_running_loop().create_future()
-        self._queue.append((list(rows), waiter))
+        self._queue.append((list(rows), waiter, announce))
         if self._writers < self._max_writers:
             self._writers += 1
             task = asyncio.get_running_loop().create_task(self._write_batches())
@@ -314,8 +351,13 @@ class PostgresStore:
                 while self._queue and size + len(self._queue[0][0]) <= MAX_BATCH_ROWS:
                     batch.append(self._queue.popleft())
                     size += len(batch[-1][0])
+                announcing = [
+                    (rows, announce) for rows, _, announce in batch if announce is not None
+                ]
                 try:
-                    stored = await self._insert([row for rows, _ in batch for row in rows])
+                    stored = await self._insert(
+                        [row for rows, _, _ in batch for row in rows], announcing
+                    )
                 except InvalidArgument:
                     # Some call's data was refused: write each alone, so only it fails.
                     await self._write_each(batch)
@@ -324,12 +366,12 @@ class PostgresStore:
                     _fail(batch, type(exc), exc.message)
                     continue
                 except Exception as exc:
-                    for _, waiter in batch:
+                    for _, waiter, _ in batch:
                         if not waiter.done():
                             waiter.set_exception(exc)
                     continue
                 start = 0
-                for rows, waiter in batch:
+                for rows, waiter, _ in batch:
                     if not waiter.done():  # its caller may have been cancelled meanwhile
                         waiter.set_result(stored[start : start + len(rows)])
                     start += len(rows)
@@ -337,30 +379,37 @@ class PostgresStore:
             self._writers -= 1
 
     async def _write_each(self, batch: Sequence[_Call]) -> None:
-        for rows, waiter in batch:
+        for rows, waiter, announce in batch:
             try:
-                stored = await self._insert(rows)
+                stored = await self._insert(rows, _announcing(rows, announce))
             except NotifyError as exc:
-                _fail([(rows, waiter)], type(exc), exc.message)
+                _fail([(rows, waiter, announce)], type(exc), exc.message)
+            except Exception as exc:
+                if not waiter.done():
+                    waiter.set_exception(exc)
             else:
                 if not waiter.done():
                     waiter.set_result(stored)
 
-    async def _insert(self, rows: Sequence[Notification]) -> list[StoredRow]:
+    async def _insert(
+        self, rows: Sequence[Notification], announcing: Sequence[_Announcing] = ()
+    ) -> list[StoredRow]:
         chunks = _chunks(rows)
         collapsing = any(_collapses(row) for row in rows)
         replaced: dict[str, tuple[str, int]] = {}
         async with self._conn() as conn:
-            inserted: set[str] = set()
+            inserted: set[str] | None = None
             if len(chunks) == 1 and not collapsing:
-                inserted.update(await self._insert_chunk(conn, rows))
-            else:
+                inserted = await self._insert_one(conn, rows, announcing)
+            if inserted is None:
+                inserted = set()
                 async with conn.transaction():  # all or nothing, whatever the size
                     for chunk in chunks:
                         inserted.update(await self._insert_chunk(conn, chunk))
                     for row in rows:
                         if _collapses(row) and row.id in inserted:
                             await self._collapse(conn, row, replaced)
+                    await _announce(conn, announcing, inserted)
             if len(inserted) == len(rows):
                 return [StoredRow(row, True, *replaced.get(row.id, ("", 0))) for row in rows]
             # A retry, or two calls for the same key in this batch: read back
@@ -387,6 +436,32 @@ class PostgresStore:
                 key = (row.tenant_id, row.user_id, row.notification_id, int(row.channel))
                 result.append(StoredRow(by_key[key].copy(), created=False))
         return result
+
+    @classmethod
+    async def _insert_one(
+        cls,
+        conn: asyncpg.Connection,
+        rows: Sequence[Notification],
+        announcing: Sequence[_Announcing],
+    ) -> set[str] | None:
+        """One statement, announcement included; None: write it in a transaction instead.
+
+        The announcers are asked first, as if every row were new (the usual
+        case); the statement sends their payloads only if that holds.
+        """
+        channels, sent = _announcement(announcing)
+        if channels is None:
+            return await cls._insert_chunk(conn, rows)
+        if len(channels) != 1:
+            return None  # payloads for several channels: the general path
+        (channel,) = channels
+        try:
+            records = await conn.fetch(
+                _INSERT_ANNOUNCED, *columns.to_arrays(rows), channel, sent, len(rows)
+            )
+        except asyncpg.DivisionByZeroError:
+            return None  # some rows were there already: nothing was stored
+        return {str(r[0]) for r in records}
 
     @staticmethod
     async def _collapse(
@@ -719,6 +794,37 @@ class PostgresStore:
             )
 
 
+def _announcing(rows: Sequence[Notification], announce: Announcer | None) -> list[_Announcing]:
+    return [] if announce is None else [(rows, announce)]
+
+
+def _announcement(announcing: Sequence[_Announcing]) -> tuple[set[str] | None, list[str]]:
+    """The channels and payloads of every call's announcement, as if all its rows were
+    new; (None, []) when nobody has anything to say."""
+    channels: set[str] = set()
+    sent: list[str] = []
+    for call_rows, announce in announcing:
+        found = announce(call_rows)
+        if found is not None and found.payloads:
+            channels.add(found.channel)
+            sent.extend(found.payloads)
+    return (channels or None), sent
+
+
+async def _announce(
+    conn: asyncpg.Connection, announcing: Sequence[_Announcing], inserted: set[str]
+) -> None:
+    """Sends, in the open transaction, every call's announcement of the rows it created."""
+    by_channel: dict[str, list[str]] = {}
+    for call_rows, announce in announcing:
+        created = [r for r in call_rows if r.id in inserted]
+        if created and (found := announce(created)) is not None:
+            by_channel.setdefault(found.channel, []).extend(found.payloads)
+    for channel, sent in by_channel.items():
+        if sent:
+            await conn.execute(_ANNOUNCE, channel, sent)
+
+
 def _text_bytes(row: Notification) -> int:
     # Characters, not encoded bytes: cheap, and within 4x of the UTF-8 size.
     return len(row.title) + len(row.body) + len(row.subject_ref) + len(row.subject_type) + 64
@@ -770,7 +876,7 @@ def _counts(record: Any) -> Counts:
 
 
 def _fail(batch: Sequence[_Call], error: type[NotifyError], message: str) -> None:
-    for _, waiter in batch:
+    for _, waiter, _ in batch:
         if not waiter.done():
             waiter.set_exception(error(message))
 
