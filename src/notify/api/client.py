@@ -13,6 +13,7 @@ from contextlib import aclosing
 from elloloop.notify.v1 import notify_pb2 as pb
 
 from notify.api.context import current_request
+from notify.api.directframes import ConnectFrameSink, stream_codec
 from notify.api.interceptors import Ctx, caller
 from notify.core.clock import Clock
 from notify.core.commands import (
@@ -88,9 +89,18 @@ class ClientService:
     ) -> AsyncIterator[pb.StreamEvent]:
         stream = self._live.open(caller(), request.device_type, request.resume_token)
         info = current_request.get()
+        session_id = stream.session_id
         if info is not None:
             info.on_disconnect(stream.close)
-        session_id = stream.session_id
+            if info.body_writer is not None:
+                headers = ctx.request_headers()
+                codec = stream_codec(
+                    headers.get("content-type", ""), headers.get("connect-accept-encoding", "")
+                )
+                if codec is not None:
+                    stream.attach(
+                        ConnectFrameSink(info.body_writer, self._frames, session_id, codec)
+                    )
         frames = self._frames
         try:
             async with aclosing(stream.items()) as items:

@@ -11,6 +11,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from typing import Protocol
+
+# The ASGI scope extension under which the HTTP/1.1 server hands a stream a
+# way to write body chunks straight to the connection (notify.http.h1).
+BODY_WRITER = "notify.body_writer"
+
+
+class BodyWriter(Protocol):
+    """Writes one chunk of a chunked response body now, if ``ready`` says it may."""
+
+    def ready(self) -> bool: ...
+
+    def write(self, data: bytes) -> None: ...
 
 
 @dataclass(slots=True)
@@ -19,6 +32,8 @@ class RequestInfo:
     tenant_id: str = ""
     user_id: str = ""
     disconnected: bool = False
+    # The server's BodyWriter for this request, if it offers one (HTTP/1.1).
+    body_writer: BodyWriter | None = None
     _on_disconnect: list[Callable[[], None]] = field(default_factory=list)
 
     def on_disconnect(self, callback: Callable[[], None]) -> None:

@@ -29,7 +29,7 @@ import zlib
 from collections.abc import Iterable
 from typing import Any
 
-from notify.api.context import RequestInfo, current_request
+from notify.api.context import BODY_WRITER, RequestInfo, current_request
 from notify.logs import log_fields
 from notify.metrics import Metrics
 
@@ -58,6 +58,39 @@ _HTTP_CODES = {
 _MAX_END_FRAME = 64 * 1024
 
 _REQUEST_ID_HEADER = b"x-request-id"
+
+
+class _RequestIds:
+    """Random request ids, 8 bytes each, from one ``os.urandom`` call per 512 of them.
+
+    As unpredictable as an ``os.urandom(8)`` per request (the same source),
+    without a system call on every request's path.
+    """
+
+    __slots__ = ("_at", "_pool")
+
+    _SIZE = 4096
+
+    def __init__(self) -> None:
+        self._pool = b""
+        self._at = 0
+
+    def __call__(self) -> str:
+        at = self._at
+        if at >= len(self._pool):
+            self._pool = os.urandom(self._SIZE)
+            at = 0
+        self._at = at + 8
+        return self._pool[at : at + 8].hex()
+
+    def reset(self) -> None:
+        """Drops what is left (a forked child must not repeat its parent's ids)."""
+        self._pool = b""
+        self._at = 0
+
+
+_new_request_id = _RequestIds()
+os.register_at_fork(after_in_child=_new_request_id.reset)
 
 _SSE_END = b"event: end\ndata: "
 
@@ -217,7 +250,10 @@ class ObservedApp:
                 content_type = value.decode("latin-1")
             elif name == _REQUEST_ID_HEADER:
                 request_id = value.decode("latin-1")[:128]
-        info = RequestInfo(request_id or os.urandom(8).hex())
+        info = RequestInfo(request_id or _new_request_id())
+        extensions = scope.get("extensions")
+        if extensions:
+            info.body_writer = extensions.get(BODY_WRITER)
         rid = info.request_id.encode("latin-1")
         outcome = Outcome(
             "sse" if path in self._event_streams else protocol_of(scope["method"], content_type)

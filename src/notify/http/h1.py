@@ -8,6 +8,12 @@ connection's start, or the request's first byte on a kept-alive connection)
 and within ``max_header_bytes``; otherwise the connection gets a 408 or 431 and
 is closed. The body's own deadline is the limits middleware's (it applies to
 HTTP/2 as well).
+
+Each request's scope also carries a ``BodyWriter`` under the ASGI extension
+``notify.body_writer``: a way for a stream to write a chunk of its response
+body straight to the connection, from whatever task has the bytes (a
+fan-out), instead of waking the response's own task to pass it down the ASGI
+chain. It writes only while nothing else of the response is in flight.
 """
 
 from __future__ import annotations
@@ -16,9 +22,11 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 HEADER_TIMEOUT = "header_timeout"
+# The scope extension a BodyWriter is under (notify.api.context reads it).
+BODY_WRITER = "notify.body_writer"
 HEADERS_TOO_LARGE = "headers_too_large"
 
 _408 = b"HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n"
@@ -67,6 +75,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._in_head = False
         self._disarm()
         super().on_headers_complete()
+        cycle = self.cycle
+        if cycle is not None and cycle.scope is self.scope:  # not an upgrade
+            extensions: dict[str, Any] = self.scope.setdefault("extensions", {})
+            extensions[BODY_WRITER] = BodyWriter(self, cycle)
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
@@ -99,3 +111,36 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self.cycle is None or self.cycle.response_complete:
             self.transport.write(response)  # nothing else is being answered on it
         self.transport.close()
+
+
+class BodyWriter:
+    """Writes chunks of one chunked response body straight to its connection.
+
+    ``ready`` says whether a chunk may go now: the response has started,
+    chunked, and is not complete; the client is there; the connection is not
+    applying back-pressure (then the caller queues instead, and the stream's
+    own task writes when it drains, as it does without this). The caller
+    must also know that nothing of its own is in flight on the ASGI path
+    (the stream's task is idle), or chunks could overtake each other.
+    """
+
+    __slots__ = ("_cycle", "_protocol")
+
+    def __init__(self, protocol: HttpToolsProtocol, cycle: RequestResponseCycle) -> None:
+        self._protocol = protocol
+        self._cycle = cycle
+
+    def ready(self) -> bool:
+        cycle = self._cycle
+        return (
+            cycle.response_started
+            and cycle.chunked_encoding is True
+            and not cycle.response_complete
+            and not cycle.disconnected
+            and not self._protocol.flow.write_paused
+            and not self._protocol.transport.is_closing()
+        )
+
+    def write(self, data: bytes) -> None:
+        """One chunk; call only when ``ready`` said so in the same step."""
+        self._protocol.transport.write(b"%x\r\n%b\r\n" % (len(data), data))

@@ -115,6 +115,12 @@ _ENTRIES = (
         "notify.http.listener drives HttpToolsProtocol and ServerState directly",
         None,
     ),
+    _Entry(
+        "uvicorn",
+        UVICORN,
+        "notify.http.h1's BodyWriter reads RequestResponseCycle's response state and flow",
+        None,
+    ),
 )
 
 _applied = False

@@ -14,10 +14,12 @@ import asyncio
 import itertools
 import os
 import random
+import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
+from typing import Protocol
 
 from notify.core.clock import Clock, SystemClock
 from notify.core.errors import ResourceExhausted
@@ -72,6 +74,52 @@ class SessionClosed(Exception):
         self.reason = reason
 
 
+class DirectOut(Protocol):
+    """A stream consumer that writes some events itself, without waking its task."""
+
+    def accepts(self, event: Event) -> bool:
+        """Whether ``event`` is of a kind it writes directly (cheap, no side effect)."""
+        ...
+
+    def write(self, event: Event) -> bool:
+        """Writes ``event`` now; False (and nothing done) if it cannot at the moment."""
+        ...
+
+
+class _DirectRound:
+    """The sessions with direct writes due, written in one callback per loop step."""
+
+    __slots__ = ("_loop", "_scheduled", "_sessions")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._sessions: list[Session] = []
+        self._scheduled = False
+
+    @classmethod
+    def of(cls, loop: asyncio.AbstractEventLoop) -> _DirectRound:
+        found = _ROUNDS.get(loop)
+        if found is None:
+            found = _ROUNDS[loop] = cls(loop)
+        return found
+
+    def add(self, session: Session) -> None:
+        self._sessions.append(session)
+        if not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self._run)
+
+    def _run(self) -> None:
+        self._scheduled = False
+        sessions, self._sessions = self._sessions, []
+        for session in sessions:
+            session._write_direct()
+
+
+_ROUNDS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _DirectRound] = (
+    weakref.WeakKeyDictionary()
+)
+
 _session_counter = itertools.count(1)
 _session_prefix = os.urandom(6).hex()
 
@@ -80,6 +128,7 @@ class Session:
     __slots__ = (
         "_age_timer",
         "_closed",
+        "_direct_out",
         "_events",
         "_heartbeat_interval",
         "_hub",
@@ -87,6 +136,7 @@ class Session:
         "_timer",
         "_waiter",
         "device_type",
+        "direct",
         "id",
         "queue_size",
         "tenant_id",
@@ -115,6 +165,12 @@ class Session:
         self._waiter: asyncio.Future[None] | None = None
         self._closed: CloseReason | None = None
         self._heartbeat_interval = heartbeat_interval
+        # Set by the stream's consumer: events it ``accepts`` while it is idle
+        # (waiting in ``next`` with nothing queued) are written by it at the
+        # end of the loop step, for every such session in one callback, with
+        # no task woken per session; anything else takes the queue.
+        self.direct: DirectOut | None = None
+        self._direct_out: list[Event] = []
         # The handshake: the first event of every stream carries the session id.
         self._events.append(Heartbeat(hub.clock.now_ms()))
         self._timer = self._loop.call_later(heartbeat_interval, self._beat)
@@ -133,14 +189,54 @@ class Session:
         """Queues an event; False if the session is closed or just overflowed."""
         if self._closed is not None:
             return False
-        if len(self._events) >= self.queue_size:
+        out = self._direct_out
+        events = self._events
+        if out:  # a direct write is due: this one goes after it, either way
+            if len(out) + len(events) >= self.queue_size:
+                self.close(CloseReason.SLOW_CONSUMER)
+                return False
+            out.append(event)
+            return True
+        if not events:
+            direct = self.direct
+            waiter = self._waiter
+            if (
+                direct is not None
+                and waiter is not None
+                and not waiter.done()
+                and direct.accepts(event)
+            ):
+                out.append(event)
+                _DirectRound.of(self._loop).add(self)
+                return True
+        elif len(events) >= self.queue_size:
             self.close(CloseReason.SLOW_CONSUMER)
             return False
-        self._events.append(event)
+        events.append(event)
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
         return True
+
+    def _write_direct(self) -> None:
+        """Writes the events due for the direct path; the first it cannot, and all after
+        it, go to the queue in order (the connection pushes back, the consumer woke)."""
+        out, self._direct_out = self._direct_out, []
+        for index, event in enumerate(out):
+            if self._closed is not None:
+                return
+            direct, waiter = self.direct, self._waiter
+            if (
+                direct is None
+                or waiter is None
+                or waiter.done()
+                or self._events
+                or not direct.write(event)
+            ):
+                self._events.extend(out[index:])
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(None)
+                return
 
     async def next(self) -> Event:
         """The next event; raises SessionClosed once the session is closed."""
@@ -164,6 +260,7 @@ class Session:
         if self._age_timer is not None:
             self._age_timer.cancel()
         self._events.clear()
+        self._direct_out.clear()
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)

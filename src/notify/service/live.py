@@ -17,6 +17,7 @@ import functools
 import time
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from notify.auth import Principal
 from notify.core.clock import Clock
@@ -29,6 +30,7 @@ from notify.realtime.hub import (
     CloseReason,
     CountsPush,
     DataChangePush,
+    Event,
     Heartbeat,
     NotificationPush,
     Session,
@@ -111,6 +113,22 @@ class LiveStreams:
         return LiveStream(self._notifier, self._metrics, self._clock, principal, session, position)
 
 
+class FrameSink(Protocol):
+    """A transport's way to write a live item at once, without the stream's task.
+
+    ``ready``: whether an item may be written now (the connection takes it,
+    nothing of the stream is in flight below). ``send`` writes it, whole.
+    """
+
+    def ready(self) -> bool: ...
+
+    def send(self, item: StreamItem) -> None: ...
+
+
+# The live events a sink writes at once: a fan-out's, the rest take the queue.
+_DIRECT_EVENTS = (NotificationPush, CountsPush)
+
+
 class LiveStream:
     """One open stream. Iterate ``items()`` once; ``close`` may be called at any time."""
 
@@ -129,10 +147,27 @@ class LiveStream:
         self._principal = principal
         self._session = session
         self._position = position
+        self._sink: FrameSink | None = None
+        # Where this stream is, for the resume tokens it hands out (the last
+        # row it had, the last change of the inbox it had), and what its replay
+        # covered (skipped when pushed live as well): set up by ``items``.
+        self._last_key = PageKey(0, FIRST_ID)
+        self._last_change = 0
+        self._replayed: set[str] = set()
+        self._replayed_change = 0
+        events = metrics.stream_events_sent
+        self._sent = {
+            kind: events.labels(kind=kind)
+            for kind in ("heartbeat", "notification", "data_change", "update", "counts")
+        }
 
     @property
     def session_id(self) -> str:
         return self._session.id
+
+    def attach(self, sink: FrameSink) -> None:
+        """Live events may go straight to ``sink`` once the replay is out (see Session.direct)."""
+        self._sink = sink
 
     def close(self) -> None:
         """The client went away: the session goes at once (idempotent)."""
@@ -151,13 +186,7 @@ class LiveStream:
             self._session,
             self._position,
         )
-        events = self._metrics.stream_events_sent
-        sent_heartbeat = events.labels(kind="heartbeat")
-        sent_notification = events.labels(kind="notification")
-        sent_data_change = events.labels(kind="data_change")
-        sent_update = events.labels(kind="update")
-        sent_counts = events.labels(kind="counts")
-        latency = self._metrics.delivery_latency
+        sent = self._sent
         try:
             # The handshake, then the badge: a client is right from its first events.
             try:
@@ -167,72 +196,95 @@ class LiveStream:
                 return
             assert isinstance(handshake, Heartbeat)  # a new session's first event
             yield handshake
-            sent_heartbeat.inc()
+            sent["heartbeat"].inc()
             yield CountsPush(await notifier.counts(principal, INBOX))
-            sent_counts.inc()
-            # Where this stream is, for the resume tokens it hands out: the last
-            # row it had, and the last change of the inbox it had.
+            sent["counts"].inc()
             if position is not None:
-                last_key = position.key
-                last_change = position.change or 0
+                self._last_key = position.key
+                self._last_change = position.change or 0
             else:
-                last_key = PageKey(self._clock.now_ms(), FIRST_ID)
-                last_change = await notifier.last_change(principal)
+                self._last_key = PageKey(self._clock.now_ms(), FIRST_ID)
+                self._last_change = await notifier.last_change(principal)
             # Registered first, replayed second: whatever happens meanwhile is
             # queued live, and what the replay covered is skipped when it comes out.
-            replayed: set[str] = set()
-            replayed_change = 0
             if position is not None:
                 for row in await notifier.missed_since(principal, position.key):
-                    replayed.add(row.id)
-                    last_key = row.key
-                    sent_notification.inc()
-                    yield LiveNotification(row, _resume_token(row.key, last_change))
+                    self._replayed.add(row.id)
+                    self._last_key = row.key
+                    sent["notification"].inc()
+                    yield LiveNotification(row, _resume_token(row.key, self._last_change))
                 if position.change is not None:
-                    missed = await notifier.missed_changes(principal, position.change, replayed)
-                    replayed_change = last_change = missed.change
+                    missed = await notifier.missed_changes(
+                        principal, position.change, self._replayed
+                    )
+                    self._replayed_change = self._last_change = missed.change
                     if missed.rows or missed.deleted_ids:
-                        sent_update.inc()
+                        sent["update"].inc()
                         yield LiveUpdate(
                             missed.rows,
                             missed.deleted_ids,
-                            _resume_token(last_key, last_change),
+                            _resume_token(self._last_key, self._last_change),
                         )
             yield CAUGHT_UP
+            if self._sink is not None:
+                session.direct = self
+            step = self._step
             while True:
                 try:
                     event = await session.next()
                 except SessionClosed as closed:
                     _raise_for(closed.reason)
                     return
-                if isinstance(event, NotificationPush):
-                    row = event.notification
-                    if row.id in replayed:
-                        replayed.discard(row.id)  # pushed live while it was replayed
-                        continue
-                    latency.observe((time.perf_counter_ns() - event.stored_at_ns) / 1e9)
-                    sent_notification.inc()
-                    last_key = max(last_key, row.key)
-                    yield LiveNotification(row, _resume_token(row.key, last_change))
-                    continue
-                if isinstance(event, UpdatePush):
-                    if event.change and event.change <= replayed_change:
-                        continue  # the replay already carried it
-                    last_change = max(last_change, event.change)
-                    sent_update.inc()
-                    yield LiveUpdate(
-                        event.rows, event.deleted_ids, _resume_token(last_key, last_change)
-                    )
-                    continue
-                if isinstance(event, Heartbeat):
-                    sent_heartbeat.inc()
-                elif isinstance(event, CountsPush):
-                    sent_counts.inc()
-                else:
-                    sent_data_change.inc()
-                yield event
+                item = step(event)
+                if item is not None:
+                    yield item
         finally:
+            session.direct = None
             session.close(CloseReason.CLIENT_GONE)
+
+    def accepts(self, event: Event) -> bool:
+        """Session.direct: the live events the sink writes (a fan-out's)."""
+        return self._sink is not None and isinstance(event, _DIRECT_EVENTS)
+
+    def write(self, event: Event) -> bool:
+        """Session.direct: writes a live event through the sink now, if it takes it and may."""
+        sink = self._sink
+        if sink is None or not isinstance(event, _DIRECT_EVENTS) or not sink.ready():
+            return False
+        item = self._step(event)
+        if item is not None:
+            sink.send(item)
+        return True
+
+    def _step(self, event: Event) -> StreamItem | None:
+        """A live event as the stream item it becomes; None: the replay already had it."""
+        if isinstance(event, NotificationPush):
+            row = event.notification
+            if row.id in self._replayed:
+                self._replayed.discard(row.id)  # pushed live while it was replayed
+                return None
+            self._metrics.delivery_latency.observe(
+                (time.perf_counter_ns() - event.stored_at_ns) / 1e9
+            )
+            self._sent["notification"].inc()
+            if row.key > self._last_key:
+                self._last_key = row.key
+            return LiveNotification(row, _resume_token(row.key, self._last_change))
+        if isinstance(event, UpdatePush):
+            if event.change and event.change <= self._replayed_change:
+                return None  # the replay already carried it
+            self._last_change = max(self._last_change, event.change)
+            self._sent["update"].inc()
+            return LiveUpdate(
+                event.rows, event.deleted_ids, _resume_token(self._last_key, self._last_change)
+            )
+        if isinstance(event, Heartbeat):
+            self._sent["heartbeat"].inc()
+        elif isinstance(event, CountsPush):
+            self._sent["counts"].inc()
+        else:
+            self._sent["data_change"].inc()
+        return event
 
 
 def _raise_for(reason: CloseReason) -> None:

@@ -86,31 +86,30 @@ class StreamEventWriter:
 
         ``token`` is the resume token the live stream made for this row (one
         encoding per fan-out: ``notify.service.live``)."""
-
-        def as_json() -> bytes:
-            return b"".join(
-                (
-                    _JSON_SESSION,
-                    orjson.dumps(session_id),
-                    _JSON_ROW,
-                    self._json_rows(row),
-                    _JSON_TOKEN,
-                    orjson.dumps(token),
-                    b"}}",
-                )
-            )
-
-        def as_proto() -> bytes:
-            pushed = _message_field(_ROW_KEY, self._proto_rows(row)) + _string_field(
-                _TOKEN_KEY, token
-            )
-            return _string_field(_SESSION_KEY, session_id) + _message_field(
-                _NOTIFICATION_KEY, pushed
-            )
-
         return prepared.prepare(
-            pb.StreamEvent(session_id=session_id), {"json": as_json, "proto": as_proto}
+            pb.StreamEvent(session_id=session_id),
+            {
+                "json": lambda: self.notification_json(session_id, row, token),
+                "proto": lambda: self.notification_proto(session_id, row, token),
+            },
         )
+
+    def notification_json(self, session_id: str, row: Notification, token: str) -> bytes:
+        return b"".join(
+            (
+                _JSON_SESSION,
+                orjson.dumps(session_id),
+                _JSON_ROW,
+                self._json_rows(row),
+                _JSON_TOKEN,
+                orjson.dumps(token),
+                b"}}",
+            )
+        )
+
+    def notification_proto(self, session_id: str, row: Notification, token: str) -> bytes:
+        pushed = _message_field(_ROW_KEY, self._proto_rows(row)) + _string_field(_TOKEN_KEY, token)
+        return _string_field(_SESSION_KEY, session_id) + _message_field(_NOTIFICATION_KEY, pushed)
 
     def _counts(self, counts: Counts) -> None:
         if counts is not self._counts_of:
@@ -124,25 +123,22 @@ class StreamEventWriter:
 
     def counts(self, session_id: str, counts: Counts) -> pb.StreamEvent:
         """A ``counts`` event for one session: the badge is encoded once for all of them."""
-
-        def as_json() -> bytes:
-            self._counts(counts)
-            return b"".join(
-                (
-                    _JSON_SESSION,
-                    orjson.dumps(session_id),
-                    _JSON_COUNTS,
-                    self._counts_json,
-                    b"}}",
-                )
-            )
-
-        def as_proto() -> bytes:
-            self._counts(counts)
-            return _string_field(_SESSION_KEY, session_id) + _message_field(
-                _COUNTS_KEY, self._counts_proto
-            )
-
         return prepared.prepare(
-            pb.StreamEvent(session_id=session_id), {"json": as_json, "proto": as_proto}
+            pb.StreamEvent(session_id=session_id),
+            {
+                "json": lambda: self.counts_json(session_id, counts),
+                "proto": lambda: self.counts_proto(session_id, counts),
+            },
+        )
+
+    def counts_json(self, session_id: str, counts: Counts) -> bytes:
+        self._counts(counts)
+        return b"".join(
+            (_JSON_SESSION, orjson.dumps(session_id), _JSON_COUNTS, self._counts_json, b"}}")
+        )
+
+    def counts_proto(self, session_id: str, counts: Counts) -> bytes:
+        self._counts(counts)
+        return _string_field(_SESSION_KEY, session_id) + _message_field(
+            _COUNTS_KEY, self._counts_proto
         )
