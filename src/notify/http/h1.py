@@ -19,6 +19,7 @@ chain. It writes only while nothing else of the response is in flight.
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -127,20 +128,27 @@ class BodyWriter:
     __slots__ = ("_cycle", "_protocol")
 
     def __init__(self, protocol: HttpToolsProtocol, cycle: RequestResponseCycle) -> None:
-        self._protocol = protocol
-        self._cycle = cycle
+        # Weak: the writer sits in the cycle's scope, and a strong reference
+        # back would make every request a reference cycle, left for the
+        # collector instead of freed when the request ends.
+        self._protocol = weakref.ref(protocol)
+        self._cycle = weakref.ref(cycle)
 
     def ready(self) -> bool:
-        cycle = self._cycle
+        cycle, protocol = self._cycle(), self._protocol()
         return (
-            cycle.response_started
+            cycle is not None
+            and protocol is not None
+            and cycle.response_started
             and cycle.chunked_encoding is True
             and not cycle.response_complete
             and not cycle.disconnected
-            and not self._protocol.flow.write_paused
-            and not self._protocol.transport.is_closing()
+            and not protocol.flow.write_paused
+            and not protocol.transport.is_closing()
         )
 
     def write(self, data: bytes) -> None:
         """One chunk; call only when ``ready`` said so in the same step."""
-        self._protocol.transport.write(b"%x\r\n%b\r\n" % (len(data), data))
+        protocol = self._protocol()
+        if protocol is not None:
+            protocol.transport.write(b"%x\r\n%b\r\n" % (len(data), data))
