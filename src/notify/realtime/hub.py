@@ -170,7 +170,7 @@ class Session:
         # end of the loop step, for every such session in one callback, with
         # no task woken per session; anything else takes the queue.
         self.direct: DirectOut | None = None
-        self._direct_out: list[Event] = []
+        self._direct_out: list[Event] | None = None  # made when first due
         # The handshake: the first event of every stream carries the session id.
         self._events.append(Heartbeat(hub.clock.now_ms()))
         self._timer = self._loop.call_later(heartbeat_interval, self._beat)
@@ -206,7 +206,10 @@ class Session:
                 and not waiter.done()
                 and direct.accepts(event)
             ):
-                out.append(event)
+                if out is None:
+                    self._direct_out = [event]
+                else:
+                    out.append(event)
                 _DirectRound.of(self._loop).add(self)
                 return True
         elif len(events) >= self.queue_size:
@@ -221,7 +224,10 @@ class Session:
     def _write_direct(self) -> None:
         """Writes the events due for the direct path; the first it cannot, and all after
         it, go to the queue in order (the connection pushes back, the consumer woke)."""
-        out, self._direct_out = self._direct_out, []
+        out = self._direct_out
+        if not out:
+            return
+        self._direct_out = []
         for index, event in enumerate(out):
             if self._closed is not None:
                 return
@@ -260,7 +266,7 @@ class Session:
         if self._age_timer is not None:
             self._age_timer.cancel()
         self._events.clear()
-        self._direct_out.clear()
+        self._direct_out = None
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)

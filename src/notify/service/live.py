@@ -90,6 +90,24 @@ _CLOSE_ERRORS: dict[CloseReason, Callable[[], NotifyError]] = {
 }
 
 
+class _Sent:
+    """The stream_events_sent children, bound once for every stream of the server."""
+
+    __slots__ = ("counts", "data_change", "heartbeat", "notification", "update")
+
+    def __init__(self, metrics: Metrics) -> None:
+        events = metrics.stream_events_sent
+        self.heartbeat = events.labels(kind="heartbeat")
+        self.notification = events.labels(kind="notification")
+        self.data_change = events.labels(kind="data_change")
+        self.update = events.labels(kind="update")
+        self.counts = events.labels(kind="counts")
+
+
+# What a stream that replayed nothing skips: shared, never written to.
+_NOTHING_REPLAYED: frozenset[str] = frozenset()
+
+
 class LiveStreams:
     """Opens live streams: validation, limits and the session, before any event."""
 
@@ -98,6 +116,7 @@ class LiveStreams:
         self._metrics = metrics
         self._clock = clock
         self._enabled = enabled
+        self._sent = _Sent(metrics)
 
     def open(self, principal: Principal, device_type: int, resume_token: str) -> LiveStream:
         """A registered session; raises Unimplemented, InvalidArgument or ResourceExhausted."""
@@ -110,7 +129,9 @@ class LiveStreams:
         except ResourceExhausted:
             self._metrics.streams_ended.labels(reason="limit").inc()
             raise
-        return LiveStream(self._notifier, self._metrics, self._clock, principal, session, position)
+        return LiveStream(
+            self._notifier, self._metrics, self._sent, self._clock, principal, session, position
+        )
 
 
 class FrameSink(Protocol):
@@ -132,10 +153,26 @@ _DIRECT_EVENTS = (NotificationPush, CountsPush)
 class LiveStream:
     """One open stream. Iterate ``items()`` once; ``close`` may be called at any time."""
 
+    __slots__ = (
+        "_clock",
+        "_last_change",
+        "_last_key",
+        "_metrics",
+        "_notifier",
+        "_position",
+        "_principal",
+        "_replayed",
+        "_replayed_change",
+        "_sent",
+        "_session",
+        "_sink",
+    )
+
     def __init__(
         self,
         notifier: Notifier,
         metrics: Metrics,
+        sent: _Sent,
         clock: Clock,
         principal: Principal,
         session: Session,
@@ -143,6 +180,7 @@ class LiveStream:
     ) -> None:
         self._notifier = notifier
         self._metrics = metrics
+        self._sent = sent
         self._clock = clock
         self._principal = principal
         self._session = session
@@ -153,13 +191,8 @@ class LiveStream:
         # covered (skipped when pushed live as well): set up by ``items``.
         self._last_key = PageKey(0, FIRST_ID)
         self._last_change = 0
-        self._replayed: set[str] = set()
+        self._replayed: set[str] | frozenset[str] = _NOTHING_REPLAYED
         self._replayed_change = 0
-        events = metrics.stream_events_sent
-        self._sent = {
-            kind: events.labels(kind=kind)
-            for kind in ("heartbeat", "notification", "data_change", "update", "counts")
-        }
 
     @property
     def session_id(self) -> str:
@@ -196,9 +229,9 @@ class LiveStream:
                 return
             assert isinstance(handshake, Heartbeat)  # a new session's first event
             yield handshake
-            sent["heartbeat"].inc()
+            sent.heartbeat.inc()
             yield CountsPush(await notifier.counts(principal, INBOX))
-            sent["counts"].inc()
+            sent.counts.inc()
             if position is not None:
                 self._last_key = position.key
                 self._last_change = position.change or 0
@@ -208,10 +241,13 @@ class LiveStream:
             # Registered first, replayed second: whatever happens meanwhile is
             # queued live, and what the replay covered is skipped when it comes out.
             if position is not None:
-                for row in await notifier.missed_since(principal, position.key):
-                    self._replayed.add(row.id)
+                missed_rows = await notifier.missed_since(principal, position.key)
+                if missed_rows:
+                    self._replayed = replayed = set()
+                for row in missed_rows:
+                    replayed.add(row.id)
                     self._last_key = row.key
-                    sent["notification"].inc()
+                    sent.notification.inc()
                     yield LiveNotification(row, _resume_token(row.key, self._last_change))
                 if position.change is not None:
                     missed = await notifier.missed_changes(
@@ -219,7 +255,7 @@ class LiveStream:
                     )
                     self._replayed_change = self._last_change = missed.change
                     if missed.rows or missed.deleted_ids:
-                        sent["update"].inc()
+                        sent.update.inc()
                         yield LiveUpdate(
                             missed.rows,
                             missed.deleted_ids,
@@ -260,13 +296,15 @@ class LiveStream:
         """A live event as the stream item it becomes; None: the replay already had it."""
         if isinstance(event, NotificationPush):
             row = event.notification
-            if row.id in self._replayed:
-                self._replayed.discard(row.id)  # pushed live while it was replayed
+            replayed = self._replayed
+            if row.id in replayed:
+                assert isinstance(replayed, set)  # only a real replay fills it
+                replayed.discard(row.id)  # pushed live while it was replayed
                 return None
             self._metrics.delivery_latency.observe(
                 (time.perf_counter_ns() - event.stored_at_ns) / 1e9
             )
-            self._sent["notification"].inc()
+            self._sent.notification.inc()
             if row.key > self._last_key:
                 self._last_key = row.key
             return LiveNotification(row, _resume_token(row.key, self._last_change))
@@ -274,16 +312,16 @@ class LiveStream:
             if event.change and event.change <= self._replayed_change:
                 return None  # the replay already carried it
             self._last_change = max(self._last_change, event.change)
-            self._sent["update"].inc()
+            self._sent.update.inc()
             return LiveUpdate(
                 event.rows, event.deleted_ids, _resume_token(self._last_key, self._last_change)
             )
         if isinstance(event, Heartbeat):
-            self._sent["heartbeat"].inc()
+            self._sent.heartbeat.inc()
         elif isinstance(event, CountsPush):
-            self._sent["counts"].inc()
+            self._sent.counts.inc()
         else:
-            self._sent["data_change"].inc()
+            self._sent.data_change.inc()
         return event
 
 

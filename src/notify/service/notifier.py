@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -447,7 +448,7 @@ class Notifier:
         return await self.store.last_change(principal.tenant_id, principal.user_id)
 
     async def missed_changes(
-        self, principal: Principal, after: int, skip: set[str]
+        self, principal: Principal, after: int, skip: AbstractSet[str]
     ) -> MissedChanges:
         """The state changes after change-log position ``after``, each row once, as it is now.
 
