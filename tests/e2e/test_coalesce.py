@@ -31,6 +31,11 @@ class _Recorder:
             self._writes.append(bytes(data))
         self._transport.write(data)
 
+    def writelines(self, parts: list[bytes]) -> None:
+        with self._lock:
+            self._writes.append(b"".join(parts))  # one writev
+        self._transport.writelines(parts)
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._transport, name)
 

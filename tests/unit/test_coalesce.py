@@ -23,6 +23,9 @@ class Recording:
     def write(self, data: bytes) -> None:
         self.log.append((self.name, bytes(data)))
 
+    def writelines(self, parts: list[bytes]) -> None:
+        self.log.append((self.name, b"".join(parts)))  # one writev
+
     def close(self) -> None:
         self.closed = True
 
