@@ -169,13 +169,14 @@ class NotifyServer:
         )
         # --- end hardening
         client_limiter = RateLimiter(config.rate_limit_client, self.clock, what="calls per user")
+        client_service = ClientService(
+            self.notifier,
+            self.metrics,
+            self.clock,
+            live_enabled=config.live_connections_enabled,
+        )
         client_app = NotificationClientServiceASGIApplication(
-            ClientService(
-                self.notifier,
-                self.metrics,
-                self.clock,
-                live_enabled=config.live_connections_enabled,
-            ),
+            client_service,
             interceptors=interceptors_for(
                 lambda headers: client_auth.authenticate(headers.get("authorization")),
                 # Unary calls may wait for a JWKS refresh (a key rotated a moment ago).
@@ -207,6 +208,7 @@ class NotifyServer:
             ),
             client_auth.authenticate_async,
             client_limiter,
+            frames=client_service.frames,
         )
         self._client_app = ObservedApp(
             LimitsMiddleware(events_app, limits, bearer_precheck, procedures=client_rpcs),

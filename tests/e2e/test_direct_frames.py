@@ -1,8 +1,9 @@
-"""A fan-out's frames written straight to HTTP/1.1 Connect streams (notify.api.directframes).
+"""A fan-out's frames written straight to HTTP/1.1 streams (notify.api.directframes).
 
 Over real sockets: the frames a stream gets that way are the ones the ASGI
 path writes, byte for byte once decompressed, in order, exactly once, in
-both codecs; a stream that asked for compression keeps the ASGI path.
+both codecs; a stream that asked for compression keeps the ASGI path; Server-Sent
+Events get theirs too.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from elloloop.notify.v1 import notify_pb2 as pb
 
 from notify.api import directframes
 from notify.service.live import StreamItem
+from tests.sse_client import EventStream
 from tests.support import (
     ServerThread,
     dev_auth,
@@ -158,3 +160,31 @@ def test_a_burst_arrives_in_order_exactly_once_between_heartbeats(
     assert len(set(tokens)) == 40
     assert "heartbeat" in kinds
     assert direct_sends  # the direct path was taken on the way
+
+
+def test_server_sent_events_get_direct_frames_over_http1(
+    server: ServerThread, http: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent: list[str] = []
+    original = directframes.SseFrameSink.send
+
+    def counted(self: directframes.SseFrameSink, item: StreamItem) -> None:
+        sent.append(type(item).__name__)
+        original(self, item)
+
+    monkeypatch.setattr(directframes.SseFrameSink, "send", counted)
+    with EventStream(http, f"http://127.0.0.1:{server.ports.client}", dev_auth()) as stream:
+        hello = stream.next_of("heartbeat")
+        badge = stream.next_of("counts")  # the badge, by the ASGI path
+        assert badge.data["counts"]["counts"].get("total", 0) == 0
+        for number in range(3):
+            answer = http.post(server.internal_url(), json=notify_body(f"sse-{number}"))
+            assert answer.json()["delivered"] == 1
+            pushed = stream.next_of("notification")
+            badge = stream.next_of("counts")
+            row = pushed.data["notification"]["notification"]
+            assert row["notificationId"] == f"sse-{number}"
+            assert pushed.id == pushed.data["notification"]["resumeToken"]
+            assert pushed.data["sessionId"] == hello.data["sessionId"]
+            assert badge.data["counts"]["counts"]["unread"] == number + 1
+    assert sent == ["LiveNotification", "CountsPush"] * 3

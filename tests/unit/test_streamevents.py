@@ -109,3 +109,31 @@ def test_an_empty_session_id_is_left_out_as_protobuf_does() -> None:
     assert orjson.loads(text)["sessionId"] == ""
     proto, _ = frames(events.counts("", Counts()))
     assert proto == expected_counts("", Counts()).SerializeToString(deterministic=True)
+
+
+def test_sse_events_from_kept_bytes_are_the_protobuf_paths() -> None:
+    from notify.api.directframes import sse_frame
+    from notify.api.sse import event_bytes
+    from notify.realtime.hub import CountsPush
+    from notify.service.live import LiveNotification
+
+    writer_, _, _ = writer()
+    rng = random.Random(7)
+    for number in range(200):
+        row = random_row(rng)
+        session_id = SESSIONS[number % len(SESSIONS)]
+        token = encode_resume_token(row.key, number) if number % 5 else ""
+        item = LiveNotification(row, token)
+        assert _sse(sse_frame(writer_, session_id, item)) == _sse(event_bytes(session_id, item))
+        badge = CountsPush(Counts(unread=number, unseen=number // 2, total=number * 3))
+        assert sse_frame(writer_, session_id, badge) == event_bytes(session_id, badge)
+
+
+def _sse(event: bytes | None) -> tuple[list[bytes], object]:
+    """An SSE event's field lines before ``data``, and its data's JSON value."""
+    assert event is not None
+    assert event.endswith(b"\n\n")
+    lines = event[:-2].split(b"\n")
+    assert len(lines) >= 2
+    assert lines[-1].startswith(b"data: ")  # one data line: compact JSON has no line break
+    return lines[:-1], orjson.loads(lines[-1][len(b"data: ") :])

@@ -84,6 +84,11 @@ class ClientService:
         # Frames spliced from row bytes shared with the pages: one encoding per fan-out.
         self._frames = StreamEventWriter(self._pages.json_rows, self._pages.proto_rows)
 
+    @property
+    def frames(self) -> StreamEventWriter:
+        """The streams' frame writer, shared with the SSE transport (one set of kept bytes)."""
+        return self._frames
+
     async def stream_events(
         self, request: pb.StreamEventsRequest, ctx: Ctx
     ) -> AsyncIterator[pb.StreamEvent]:

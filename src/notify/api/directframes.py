@@ -12,7 +12,9 @@ in the same order, without a task switch.
 
 Only where that is exactly equivalent: Connect server streaming (JSON or
 binary) over HTTP/1.1, with no response compression (a client that accepts
-one gets every frame through connect-python, which compresses it). The
+one gets every frame through connect-python, which compresses it), and
+Server-Sent Events over HTTP/1.1 (``SseFrameSink``; ``sse_frame`` writes
+the same event for its ASGI path, from the same kept row bytes). The
 other events (heartbeats, updates, data changes) and everything while the
 connection applies back-pressure take the usual path, so a slow reader's
 queue fills and is cut exactly as before.
@@ -76,3 +78,45 @@ class ConnectFrameSink:
         else:  # the live stream hands over only the two kinds above
             raise TypeError(f"no direct frame for {type(item).__name__}")
         self._writer.write(_ENVELOPE.pack(0, len(data)) + data)
+
+
+def sse_frame(frames: StreamEventWriter, session_id: str, item: StreamItem) -> bytes | None:
+    """A notification or counts item as its Server-Sent Event, from the kept row bytes.
+
+    The ``data`` line is the Connect JSON of the StreamEvent (compact: no raw
+    line break), the same JSON value ``notify.api.sse.event_bytes`` writes
+    through protobuf (``tests/unit/test_streamevents.py``); None for the other
+    kinds, which that function writes.
+    """
+    if isinstance(item, LiveNotification):
+        token = item.resume_token
+        data = frames.notification_json(session_id, item.notification, token)
+        head = (
+            b"id: " + token.encode() + b"\nevent: notification\ndata: "
+            if token
+            else (b"event: notification\ndata: ")
+        )
+        return head + data + b"\n\n"
+    if isinstance(item, CountsPush):
+        return b"event: counts\ndata: " + frames.counts_json(session_id, item.counts) + b"\n\n"
+    return None
+
+
+class SseFrameSink:
+    """Writes an SSE stream's notification and counts events as chunks."""
+
+    __slots__ = ("_frames", "_session_id", "_writer")
+
+    def __init__(self, writer: BodyWriter, frames: StreamEventWriter, session_id: str) -> None:
+        self._writer = writer
+        self._frames = frames
+        self._session_id = session_id
+
+    def ready(self) -> bool:
+        return self._writer.ready()
+
+    def send(self, item: StreamItem) -> None:
+        chunk = sse_frame(self._frames, self._session_id, item)
+        if chunk is None:  # the live stream hands over only the two kinds it writes
+            raise TypeError(f"no direct frame for {type(item).__name__}")
+        self._writer.write(chunk)

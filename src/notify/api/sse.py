@@ -47,6 +47,7 @@ from elloloop.notify.v1 import notify_pb2 as pb
 
 from notify.api.client import stream_event
 from notify.api.context import current_request
+from notify.api.directframes import SseFrameSink, sse_frame
 from notify.api.errors import retry_after_header, to_connect_error
 from notify.api.wire_errors import HTTP_STATUS
 from notify.auth import Principal
@@ -55,6 +56,7 @@ from notify.core.ratelimit import RateLimiter
 from notify.realtime.hub import Heartbeat
 from notify.service.live import CaughtUp, LiveStream, LiveStreams, StreamItem
 from notify.wire import fastjson
+from notify.wire.streamevents import StreamEventWriter
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -202,9 +204,13 @@ class EventStreamApp:
         limiter: RateLimiter | None = None,
         *,
         retry_ms: int = DEFAULT_RETRY_MS,
+        frames: StreamEventWriter | None = None,
     ) -> None:
         self._app = app
         self._live = live
+        # The Connect streams' frame writer (ClientService.frames): rows' bytes
+        # kept once for both transports, and the direct path over HTTP/1.1.
+        self._frames = frames
         self._authenticate = authenticate
         self._limiter = limiter if limiter is not None and limiter.rate.enabled else None
         self._retry = f"retry: {retry_ms}\n\n".encode()
@@ -273,6 +279,10 @@ class EventStreamApp:
 
     async def _serve(self, stream: LiveStream, send: Send) -> None:
         session_id = stream.session_id
+        frames = self._frames
+        info = current_request.get()
+        if frames is not None and info is not None and info.body_writer is not None:
+            stream.attach(SseFrameSink(info.body_writer, frames, session_id))
         # Until CAUGHT_UP the answer may still be an error status: hold the head.
         prelude = [self._retry]
         started = False
@@ -296,7 +306,8 @@ class EventStreamApp:
                     elif isinstance(item, Heartbeat):
                         chunk = heartbeat_comment(item)
                     else:
-                        chunk = event_bytes(session_id, item)
+                        kept = None if frames is None else sse_frame(frames, session_id, item)
+                        chunk = kept if kept is not None else event_bytes(session_id, item)
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
         except Exception as exc:
             if not started:
