@@ -1,4 +1,4 @@
-"""A Connect stream's fan-out frames written straight to its HTTP/1.1 connection.
+"""A live stream's fan-out frames written straight to its HTTP/1.1 connection.
 
 A Notify to a user with a thousand open streams offers one row to a thousand
 sessions. Through the ASGI path each frame wakes its stream's task, which
