@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,6 +25,18 @@ def pg_cluster() -> Iterator[PostgresCluster]:
         yield cluster
     finally:
         cluster.destroy()
+
+
+_databases = itertools.count(1)
+
+
+@pytest.fixture
+def pg_database(pg_cluster: PostgresCluster) -> tuple[PostgresCluster, str]:
+    """A database of its own on the session's cluster, for one test: no rows,
+    presence or leases left by another. The cluster and the database's name."""
+    name = f"test_{next(_databases)}"
+    pg_cluster.create_database(name)
+    return pg_cluster, name
 
 
 @pytest.fixture(params=DRIVERS)

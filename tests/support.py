@@ -26,6 +26,7 @@ from notify.core.ratelimit import Rate
 from notify.server import NotifyServer, Ports
 from notify.store import Store
 from notify.store.factory import open_store
+from tests.pg import PostgresCluster
 
 T = TypeVar("T")
 
@@ -153,6 +154,14 @@ async def running_server_off_loop(
         yield server
     finally:
         await asyncio.to_thread(cm.__exit__, None, None, None)
+
+
+def postgres_replica(cluster: PostgresCluster, name: str, **overrides: Any) -> ServerThread:
+    """A started replica on database ``name`` of ``cluster`` (stop it when done)."""
+    config = dataclasses.replace(
+        TEST_CONFIG, store_driver="postgres", postgres_dsn=cluster.dsn(name), **overrides
+    )
+    return ServerThread(config).start()
 
 
 def dev_auth(user: str = "user-alice", tenant: str = "acme") -> dict[str, str]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import itertools
 import signal
 from typing import Any
 
@@ -20,15 +19,13 @@ from tests.e2e.test_process import Notifyd
 from tests.pg import PostgresCluster
 from tests.support import INTERNAL_SVC
 
-_databases = itertools.count(1)
 COUNT = 1000
 
 
 @pytest.fixture
-def dsn(pg_cluster: PostgresCluster) -> str:
-    name = f"delivery_{next(_databases)}"
-    pg_cluster.create_database(name)
-    return pg_cluster.dsn(name)
+def dsn(pg_database: tuple[PostgresCluster, str]) -> str:
+    cluster, name = pg_database
+    return cluster.dsn(name)
 
 
 def settings(dsn: str, port: int, sender: str = "notify@example.com") -> dict[str, str]:

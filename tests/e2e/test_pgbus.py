@@ -9,33 +9,13 @@ bytes crosses replicas. A Notify to users nobody watches never waits.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import itertools
 import time
-from typing import Any
 
 import asyncpg
 import httpx
-import pytest
 
 from tests.pg import PostgresCluster
-from tests.support import TEST_CONFIG, ConnectStream, ServerThread, dev_auth, eventually
-
-_databases = itertools.count(1)
-
-
-@pytest.fixture
-def database(pg_cluster: PostgresCluster) -> tuple[PostgresCluster, str]:
-    name = f"pgbus_{next(_databases)}"
-    pg_cluster.create_database(name)
-    return pg_cluster, name
-
-
-def replica(cluster: PostgresCluster, name: str, **overrides: Any) -> ServerThread:
-    config = dataclasses.replace(
-        TEST_CONFIG, store_driver="postgres", postgres_dsn=cluster.dsn(name), **overrides
-    )
-    return ServerThread(config).start()
+from tests.support import ConnectStream, ServerThread, dev_auth, eventually, postgres_replica
 
 
 async def sql(dsn: str, statement: str, *args: object) -> object:
@@ -88,10 +68,12 @@ def metric(http: httpx.Client, server: ServerThread, name: str) -> float:
     raise AssertionError(name)
 
 
-def test_a_bus_drop_is_reported_then_caught_up_once(database: tuple[PostgresCluster, str]) -> None:
-    cluster, name = database
-    a = replica(cluster, name, bus_reply_wait=0.2)
-    b = replica(cluster, name, bus_reply_wait=0.2)
+def test_a_bus_drop_is_reported_then_caught_up_once(
+    pg_database: tuple[PostgresCluster, str],
+) -> None:
+    cluster, name = pg_database
+    a = postgres_replica(cluster, name, bus_reply_wait=0.2)
+    b = postgres_replica(cluster, name, bus_reply_wait=0.2)
     http = httpx.Client(timeout=20)
     stream = ConnectStream(http, a.client_url("StreamEvents"), dev_auth("alice", "acme"), {})
     admin = cluster.dsn("postgres")
@@ -142,11 +124,11 @@ def test_a_bus_drop_is_reported_then_caught_up_once(database: tuple[PostgresClus
 
 
 def test_a_fan_out_beyond_one_notify_payload_crosses_replicas(
-    database: tuple[PostgresCluster, str],
+    pg_database: tuple[PostgresCluster, str],
 ) -> None:
-    cluster, name = database
-    a = replica(cluster, name)
-    b = replica(cluster, name)
+    cluster, name = pg_database
+    a = postgres_replica(cluster, name)
+    b = postgres_replica(cluster, name)
     http = httpx.Client(timeout=20)
     users = [f"user-{i:04d}-{'x' * 40}" for i in range(600)]
     streams = [
@@ -170,10 +152,10 @@ def test_a_fan_out_beyond_one_notify_payload_crosses_replicas(
 
 
 def test_a_notify_to_users_nobody_watches_does_not_wait(
-    database: tuple[PostgresCluster, str],
+    pg_database: tuple[PostgresCluster, str],
 ) -> None:
-    cluster, name = database
-    a = replica(cluster, name, bus_reply_wait=5.0)
+    cluster, name = pg_database
+    a = postgres_replica(cluster, name, bus_reply_wait=5.0)
     http = httpx.Client(timeout=20)
     try:
         began = time.monotonic()

@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import itertools
 import queue
 import threading
 import uuid
-from typing import Any
 
 import asyncpg
 import httpx
@@ -33,9 +31,7 @@ from notify.realtime.buscodec import (
 )
 from notify.realtime.pgbus import CHANNEL, PgBus
 from tests.pg import PostgresCluster
-from tests.support import TEST_CONFIG, ConnectStream, ServerThread, dev_auth
-
-_databases = itertools.count(1)
+from tests.support import ConnectStream, ServerThread, dev_auth, postgres_replica
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,20 +121,6 @@ class BusListener:
                 return found
 
 
-@pytest.fixture
-def database(pg_cluster: PostgresCluster) -> tuple[PostgresCluster, str]:
-    name = f"announce_{next(_databases)}"
-    pg_cluster.create_database(name)
-    return pg_cluster, name
-
-
-def replica(cluster: PostgresCluster, name: str, **overrides: Any) -> ServerThread:
-    config = dataclasses.replace(
-        TEST_CONFIG, store_driver="postgres", postgres_dsn=cluster.dsn(name), **overrides
-    )
-    return ServerThread(config).start()
-
-
 def notify(http: httpx.Client, server: ServerThread, name: str, *users: str) -> dict[str, int]:
     response = http.post(
         server.internal_url(),
@@ -165,10 +147,10 @@ def replica_id(server: ServerThread) -> str:
 
 
 def test_a_notify_is_announced_once_in_its_commit_before_what_the_sender_sends(
-    database: tuple[PostgresCluster, str],
+    pg_database: tuple[PostgresCluster, str],
 ) -> None:
-    cluster, name = database
-    server = replica(cluster, name)
+    cluster, name = pg_database
+    server = postgres_replica(cluster, name)
     http = httpx.Client(timeout=20)
     stream = ConnectStream(http, server.client_url("StreamEvents"), dev_auth("alice", "acme"), {})
     try:
@@ -199,9 +181,9 @@ def test_a_notify_is_announced_once_in_its_commit_before_what_the_sender_sends(
         server.stop()
 
 
-def test_a_retried_notify_announces_nothing(database: tuple[PostgresCluster, str]) -> None:
-    cluster, name = database
-    server = replica(cluster, name)
+def test_a_retried_notify_announces_nothing(pg_database: tuple[PostgresCluster, str]) -> None:
+    cluster, name = pg_database
+    server = postgres_replica(cluster, name)
     http = httpx.Client(timeout=20)
     try:
         with BusListener(cluster.dsn(name)) as bus:
@@ -221,10 +203,10 @@ def test_a_retried_notify_announces_nothing(database: tuple[PostgresCluster, str
 
 
 def test_the_announcement_comes_with_the_commit_not_from_the_sender(
-    database: tuple[PostgresCluster, str], monkeypatch: pytest.MonkeyPatch
+    pg_database: tuple[PostgresCluster, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cluster, name = database
-    server = replica(cluster, name)
+    cluster, name = pg_database
+    server = postgres_replica(cluster, name)
     assert server.server is not None
     bus = server.server.bus
     assert isinstance(bus, PgBus)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import itertools
 import queue
 import signal
 import socket
@@ -31,16 +30,14 @@ from tests.e2e.test_process import Notifyd
 from tests.pg import PostgresCluster
 from tests.support import CLIENT_SVC, INTERNAL_SVC, ConnectStream, EndOfStream, dev_auth, eventually
 
-_databases = itertools.count(1)
 TIMEOUT = 20.0
 
 
 @pytest.fixture
-def dsn(pg_cluster: PostgresCluster) -> str:
+def dsn(pg_database: tuple[PostgresCluster, str]) -> str:
     """A fresh database per test: no presence or rows left by another."""
-    name = f"replicas_{next(_databases)}"
-    pg_cluster.create_database(name)
-    return pg_cluster.dsn(name)
+    cluster, name = pg_database
+    return cluster.dsn(name)
 
 
 def start_replicas(dsn: str, count: int, **env: str) -> list[Replica]:

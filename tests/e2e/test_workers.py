@@ -9,7 +9,6 @@ supervisor, and the supervisor's /metrics totals equal the calls made.
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import signal
@@ -31,14 +30,12 @@ from tests.support import CLIENT_SVC, INTERNAL_SVC, ConnectStream, EndOfStream, 
 TIMEOUT = 30.0
 NOTIFY = f"{INTERNAL_SVC}/Notify"
 MAX_TRIES = 200  # new connections tried before giving up on reaching every worker
-_databases = itertools.count(1)
 
 
 @pytest.fixture
-def dsn(pg_cluster: PostgresCluster) -> str:
-    name = f"workers_{next(_databases)}"
-    pg_cluster.create_database(name)
-    return pg_cluster.dsn(name)
+def dsn(pg_database: tuple[PostgresCluster, str]) -> str:
+    cluster, name = pg_database
+    return cluster.dsn(name)
 
 
 class Service:
