@@ -83,8 +83,9 @@ class WriteBatch:
 
     def add(self, transport: CoalescingTransport, data: Chunk) -> None:
         writes = self._writes
+        now = self._clock()  # once per write: this is every HTTP/1.1 write's path
         if not writes:
-            self._since = self._clock()
+            self._since = now
             if not self._scheduled:
                 self._scheduled = True
                 self._loop.call_soon(self._end_of_step)
@@ -94,7 +95,7 @@ class WriteBatch:
         else:
             parts.append(data)
         self._bytes += len(data)
-        if self._bytes >= self._max_bytes or self._clock() - self._since >= self._max_delay:
+        if self._bytes >= self._max_bytes or now - self._since >= self._max_delay:
             self.flush()
 
     def _end_of_step(self) -> None:
