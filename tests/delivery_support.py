@@ -30,6 +30,7 @@ from standardwebhooks import Webhook, WebhookVerificationError
 from notify.store import Store
 from notify.store.memory import MemoryStore
 from notify.store.postgres import PostgresStore
+from tests.http_stub import loopback_server
 from tests.pg import PostgresCluster, truncate
 
 SMTP_USER, SMTP_PASSWORD = "notify", "s3cret pass"
@@ -235,13 +236,9 @@ class WebhookReceiver:
 
 @asynccontextmanager
 async def webhook_receiver(receiver: WebhookReceiver) -> AsyncIterator[WebhookReceiver]:
-    server = await asyncio.start_server(receiver.handle, "127.0.0.1", 0)
-    receiver.port = server.sockets[0].getsockname()[1]
-    try:
+    async with loopback_server(receiver.handle) as port:
+        receiver.port = port
         yield receiver
-    finally:
-        server.close()
-        await server.wait_closed()
 
 
 # ------------------------------------------------------------ fixtures: a store per driver

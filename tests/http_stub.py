@@ -24,6 +24,18 @@ class Request:
 
 Answer = tuple[int, dict[str, str], bytes]
 Handler = Callable[[Request], Awaitable[Answer]]
+StreamHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+@asynccontextmanager
+async def loopback_server(handle: StreamHandler) -> AsyncIterator[int]:
+    """Serves ``handle`` on 127.0.0.1 at a free port; yields the port; closes it after."""
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+        await server.wait_closed()
 
 
 @asynccontextmanager
@@ -54,10 +66,5 @@ async def http_server(handler: Handler) -> AsyncIterator[str]:
         finally:
             writer.close()
 
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
+    async with loopback_server(serve) as port:
         yield f"http://127.0.0.1:{port}"
-    finally:
-        server.close()
-        await server.wait_closed()

@@ -38,6 +38,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from notify.core.subscription import b64url, b64url_decode
+from tests.http_stub import loopback_server
 
 URGENCIES = ("very-low", "low", "normal", "high")
 TOPIC = re.compile(r"[A-Za-z0-9_-]{1,32}")  # RFC 8030 section 5.4
@@ -203,10 +204,6 @@ class Refused(Exception):
 
 @asynccontextmanager
 async def push_service(service: PushService) -> AsyncIterator[PushService]:
-    server = await asyncio.start_server(service.handle, "127.0.0.1", 0)
-    service.port = server.sockets[0].getsockname()[1]
-    try:
+    async with loopback_server(service.handle) as port:
+        service.port = port
         yield service
-    finally:
-        server.close()
-        await server.wait_closed()
