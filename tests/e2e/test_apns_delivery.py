@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from notify.config import load_config
 from notify.core.clock import ManualClock
 from notify.core.model import Action, Channel, Device, DeviceType, Notification, Severity
-from notify.core.ports import PushOutcome
+from notify.core.ports import PushOutcome, PushResult
 from notify.delivery.apns import ApnsSender, apns_sender
 from notify.delivery.apns_payload import message_id
 from notify.store.conformance import make_row
@@ -112,6 +112,16 @@ def row(
     made = make_row(0, channel=Channel.MOBILE_PUSH, created_at_ms=clock.now_ms(), **fields)
     made.title, made.body = title, body
     return made
+
+
+async def send_once(env: dict[str, str], clock: ManualClock) -> PushResult:
+    """One push to ``ios()`` by a sender made from ``env``, closed afterwards."""
+    sender = apns_sender(load_config(env), clock)
+    assert sender is not None
+    try:
+        return await sender.send(ios(), row(clock))
+    finally:
+        await sender.close()
 
 
 async def test_a_push_arrives_over_http2_signed_with_every_header_and_the_payload(
@@ -327,12 +337,7 @@ async def test_the_server_refuses_a_token_or_topic_that_is_not_the_apps(
         env = environment(server, tls, make_p8(tmp_path / "other"))
     else:
         env = environment(server, tls, p8, **{override: "ZZZZZZZZZZ"})
-    sender = apns_sender(load_config(env), clock)
-    assert sender is not None
-    try:
-        result = await sender.send(ios(), row(clock))
-    finally:
-        await sender.close()
+    result = await send_once(env, clock)
     assert (result.outcome, result.reason) == (PushOutcome.PERMANENT, reason)
     assert server.accepted() == []
 
@@ -454,12 +459,9 @@ async def test_a_connection_cut_twice_is_transient(
     cutter = await asyncio.start_server(hang_up, "127.0.0.1", 0, ssl=context)
     port = cutter.sockets[0].getsockname()[1]
     env = environment(server, tls, p8, NOTIFY_APNS_ENDPOINT=f"https://127.0.0.1:{port}")
-    sender = apns_sender(load_config(env), clock)
-    assert sender is not None
     try:
-        result = await sender.send(ios(), row(clock))
+        result = await send_once(env, clock)
     finally:
-        await sender.close()
         cutter.close()
         await cutter.wait_closed()
     assert result.outcome is PushOutcome.TRANSIENT
@@ -475,12 +477,7 @@ async def test_an_unreachable_apns_is_transient(
         probe.bind(("127.0.0.1", 0))
         closed_port = probe.getsockname()[1]
     env = environment(server, tls, p8, NOTIFY_APNS_ENDPOINT=f"https://127.0.0.1:{closed_port}")
-    sender = apns_sender(load_config(env), clock)
-    assert sender is not None
-    try:
-        result = await sender.send(ios(), row(clock))
-    finally:
-        await sender.close()
+    result = await send_once(env, clock)
     assert (result.outcome, result.reason) == (
         PushOutcome.TRANSIENT,
         "APNs connection: ConnectError",
@@ -492,12 +489,7 @@ async def test_a_server_whose_certificate_is_not_trusted_is_not_sent_to(
 ) -> None:
     env = environment(server, tls, p8)
     del env["NOTIFY_APNS_CA_FILE"]  # the public CAs never signed the test server
-    sender = apns_sender(load_config(env), clock)
-    assert sender is not None
-    try:
-        result = await sender.send(ios(), row(clock))
-    finally:
-        await sender.close()
+    result = await send_once(env, clock)
     assert result.outcome is PushOutcome.TRANSIENT
     assert result.reason == "APNs connection: TLS certificate not trusted"
     assert server.seen == []
@@ -510,12 +502,7 @@ async def test_the_sender_speaks_http2_even_when_alpn_offers_it_http_1_1(
     would serve either, and takes HTTP/2 with prior knowledge)."""
     app = ApnsServer(p8[1].public_key(), lambda: clock.now_ms() / 1000)
     async with apns_server(app, tls, alpn=("http/1.1",)):
-        sender = apns_sender(load_config(environment(app, tls, p8)), clock)
-        assert sender is not None
-        try:
-            result = await sender.send(ios(), row(clock))
-        finally:
-            await sender.close()
+        result = await send_once(environment(app, tls, p8), clock)
     assert result.outcome is PushOutcome.ACCEPTED
     assert [s.http_version for s in app.seen] == ["2"]
 
