@@ -17,7 +17,7 @@ def test_the_pinned_versions_pass() -> None:
     patches.check()
 
 
-@pytest.mark.parametrize("library", ["hypercorn", "connect-python", "uvicorn"])
+@pytest.mark.parametrize("library", ["hypercorn", "connect-python", "uvicorn", "h2", "hpack"])
 def test_a_mismatched_version_is_refused_with_one_line(library: str) -> None:
     import importlib.metadata
 

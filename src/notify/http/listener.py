@@ -37,6 +37,7 @@ from uvicorn.server import ServerState
 from notify.http.coalesce import DEFAULT_MAX_DELAY_S, CoalescingTransport, WriteBatch
 from notify.http.gate import ConnectionGate, refusal
 from notify.http.h1 import GuardedHttpToolsProtocol
+from notify.http.lean import LeanEventWrapper, lean_stream_protocol
 
 logger = logging.getLogger("notify.http")
 
@@ -117,6 +118,8 @@ class Listener:
         # route it through ours so stderr stays one JSON object per line.
         self._h2_config.errorlog = logging.getLogger("hypercorn.error")
         self._h2_context = WorkerContext(None)
+        # hypercorn's seam for its events: one per connection and two per stream.
+        self._h2_context.event_class = LeanEventWrapper
         self._h2_tasks: set[asyncio.Task[None]] = set()
         self._undecided: set[asyncio.Transport] = set()  # connected, protocol not known yet
 
@@ -202,7 +205,7 @@ class Listener:
     def _serve_h2(self, transport: asyncio.Transport, data: bytes, ip: str | None) -> None:
         loop = asyncio.get_running_loop()
         reader = asyncio.StreamReader(limit=2**16, loop=loop)
-        protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
+        protocol = lean_stream_protocol(reader, loop)
         transport.set_protocol(protocol)
         protocol.connection_made(transport)
         reader.feed_data(data)
@@ -212,9 +215,13 @@ class Listener:
         )
         task = loop.create_task(server.run())
         self._h2_tasks.add(task)
-        task.add_done_callback(self._h2_tasks.discard)
         release = self._release(ip)
-        task.add_done_callback(lambda _: release())
+
+        def done(finished: asyncio.Task[None]) -> None:  # one callback: held per connection
+            self._h2_tasks.discard(finished)
+            release()
+
+        task.add_done_callback(done)
 
 
 class _Sniffer(asyncio.Protocol):

@@ -21,6 +21,7 @@ HYPERCORN = "0.18.0"
 CONNECT_PYTHON = "0.9.0"
 UVICORN = "0.54.0"
 H2 = "4.4.1"
+HPACK = "4.2.0"
 
 
 class PatchError(Exception):
@@ -96,10 +97,63 @@ def _h2_stream_errors() -> None:
     h2streams.install()
 
 
+def _lean_h2_settings() -> None:
+    """h2's ``Settings`` keep a deque per setting: 15 per connection, 11 KiB.
+
+    h2 (4.4.1) keeps each setting's current value and the ones awaiting an
+    ACK in a ``collections.deque``, through its module's ``collections``
+    reference; that reference becomes one whose ``deque`` is a list
+    (``notify.http.lean``). tests/unit/test_lean.py runs h2's settings
+    exchange over it.
+    """
+    import collections
+
+    from h2 import settings
+
+    from notify.core.smalldeque import SmallDeque
+    from notify.http.lean import module_with
+
+    settings.collections = module_with(collections, deque=SmallDeque)  # type: ignore[attr-defined]
+
+
+def _lean_hpack_tables() -> None:
+    """hpack's header tables start with an empty deque each (two per connection)."""
+    from hpack import table
+
+    from notify.core.smalldeque import SmallDeque
+
+    setattr(table, "deque", SmallDeque)  # noqa: B010 (not an attribute mypy knows)
+
+
+def _lean_stream_queues() -> None:
+    """hypercorn's per-stream receive queue and connect-python's per-stream event.
+
+    hypercorn (0.18.0) gives every stream an ``asyncio.Queue`` (three deques
+    and an event), and connect-python (0.9.0) every server stream an
+    ``asyncio.Event`` for its disconnect watch: ``notify.http.lean``'s
+    versions instead, on the CPython versions those were checked against.
+    """
+    import asyncio
+
+    import connectrpc._server_async as connect_server
+    from hypercorn.asyncio import task_group
+
+    from notify.http.lean import LeanEvent, LeanQueue, module_with, stdlib_checked
+
+    if not stdlib_checked():
+        return
+    task_group.asyncio = module_with(asyncio, Queue=LeanQueue)  # type: ignore[attr-defined]
+    setattr(connect_server, "Event", LeanEvent)  # noqa: B010 (not an attribute mypy knows)
+
+
 _ENTRIES = (
     _Entry("hypercorn", HYPERCORN, "HTTP/2 send-buffer back-pressure", _hypercorn_send_buffer),
     _Entry("hypercorn", HYPERCORN, "per-stream HTTP/2 header errors", _h2_stream_errors),
     _Entry("h2", H2, "per-stream HTTP/2 header errors", None),
+    _Entry("h2", H2, "settings kept in lists, not deques", _lean_h2_settings),
+    _Entry("hpack", HPACK, "header tables kept in lists, not deques", _lean_hpack_tables),
+    _Entry("hypercorn", HYPERCORN, "a lean receive queue per stream", _lean_stream_queues),
+    _Entry("connect-python", CONNECT_PYTHON, "a lean disconnect event per stream", None),
     _Entry(
         "hypercorn",
         HYPERCORN,
