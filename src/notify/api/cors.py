@@ -110,10 +110,11 @@ class CORSMiddleware:
             return [(b"access-control-allow-origin", b"*")]
         return None
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # Not a coroutine itself: a request that passes through gets the app's
+        # own awaitable, so it holds no frame of this middleware while it lasts.
         if scope["type"] != "http":
-            await self._app(scope, receive, send)
-            return
+            return self._app(scope, receive, send)
         origin = ""
         preflight_method = False
         for name, value in scope["headers"]:
@@ -122,12 +123,13 @@ class CORSMiddleware:
             elif name == b"access-control-request-method":
                 preflight_method = True
         if scope["method"] == "OPTIONS" and origin and preflight_method:
-            await self._preflight(origin, send)
-            return
+            return self._preflight(origin, send)
         if not self._origins and not self._any:
-            await self._app(scope, receive, send)  # nothing configured: no browser origin
-            return
+            # Nothing configured: no browser origin is allowed, nothing to add.
+            return self._app(scope, receive, send)
+        return self._with_cors(scope, receive, send, origin)
 
+    async def _with_cors(self, scope: Scope, receive: Receive, send: Send, origin: str) -> None:
         allowed = self.allow_origin_headers(origin) if origin else None
         extra = [*allowed, self._exposed] if allowed else []
 

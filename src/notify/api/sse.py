@@ -215,10 +215,14 @@ class EventStreamApp:
         self._limiter = limiter if limiter is not None and limiter.rate.enabled else None
         self._retry = f"retry: {retry_ms}\n\n".encode()
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # Not a coroutine itself: every other path gets the app's own awaitable,
+        # so an RPC holds no frame of this router for its whole life.
         if scope["type"] != "http" or scope["path"] != EVENTS_PATH:
-            await self._app(scope, receive, send)
-            return
+            return self._app(scope, receive, send)
+        return self._events(scope, receive, send)
+
+    async def _events(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] != "GET":
             error = ConnectError(Code.UNIMPLEMENTED, f"{EVENTS_PATH} answers GET only")
             await _send_error(send, error, status=405, extra=[(b"allow", b"GET")])

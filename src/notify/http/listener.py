@@ -91,6 +91,9 @@ class Listener:
         self._h1_config = uvicorn.Config(
             app,
             http="httptools",
+            # Said, not sniffed: the outer middlewares return their app's
+            # awaitable from a plain __call__, which uvicorn would take for ASGI2.
+            interface="asgi3",
             lifespan="off",
             proxy_headers=False,
             server_header=False,
