@@ -436,8 +436,10 @@ class Notifier:
                 f"more than {limit} notifications were missed; "
                 "page them with GetNotifications and reconnect without a resume_token"
             )
-        pending = [row for row in rows if row.status is Status.PENDING]
-        if pending:
+        if any(row.status is Status.PENDING for row in rows):
+            # Read rows are the store's (read-only): the delivered ones are copies.
+            rows = [row.copy() if row.status is Status.PENDING else row for row in rows]
+            pending = [row for row in rows if row.status is Status.PENDING]
             delivered = Receipt(Status.DELIVERED, at_ms=self._clock.now_ms())
             for row in pending:
                 _apply(row, delivered)

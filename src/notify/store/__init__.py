@@ -153,6 +153,12 @@ class Store(Protocol):
     Every method is scoped by tenant (and user where it applies), so no call can
     reach another tenant's rows. Drivers raise ``notify.core.errors.Unavailable``
     when their backend cannot be reached.
+
+    Rows that the reads return (``list_notifications``, ``get_notifications``,
+    ``list_after``) are read-only: a driver may hand out the very objects it
+    keeps (the memory store does, and changes a row by storing a changed copy
+    in its place, so what was read stays as it was read). A caller that
+    changes one works on ``row.copy()``.
     """
 
     driver: str

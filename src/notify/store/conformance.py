@@ -411,6 +411,34 @@ async def test_rich_rows_round_trip(store: Store) -> None:
     assert listed_row == row
 
 
+async def test_a_read_row_stays_as_it_was_read(store: Store) -> None:
+    """Reads hand out rows that later changes never touch: they reach later reads only."""
+    row, later = make_row(0), make_row(1, deliver_at_ms=NOW + 1_000, visible=False)
+    await store.create_notifications([row, later])
+    start = PageKey(0, new_id(0))
+    [listed_row] = (await store.list_notifications("t1", "u1", inbox_page())).rows
+    [got, hidden] = await store.get_notifications("t1", [row.id, later.id])
+    [replayed] = await store.list_after("t1", "u1", start, Channel.IN_APP, 10)
+    read = [listed_row, got, hidden, replayed]
+    as_read = [r.copy() for r in read]
+    await store.mark_delivered([row], NOW)
+    await store.mark("t1", "u1", Selection(ids=(row.id,)), Change(Mark.READ), NOW)
+    await store.mark("t1", "u1", Selection(ids=(row.id,)), Change(Mark.ARCHIVED), NOW)
+    await store.mark(
+        "t1", "u1", Selection(ids=(row.id,)), Change(Mark.SNOOZED, snooze_until_ms=NOW + 5), NOW
+    )
+    await store.run_due(NOW + 1_000, 10)  # wakes both: the snoozed row and the scheduled one
+    assert read == as_read
+    [now_row, now_later] = await store.get_notifications("t1", [row.id, later.id])
+    # Read, archived, snoozed, then woken: unread again, still archived.
+    assert (now_row.status, now_row.archived_at_ms, now_row.visible) == (
+        Status.DELIVERED,
+        NOW,
+        True,
+    )
+    assert now_later.visible
+
+
 async def test_inbox_counts_follow_every_change(store: Store) -> None:
     rows = [make_row(i) for i in range(5)]
     rows.append(make_row(5, channel=Channel.EMAIL))  # not in the inbox
