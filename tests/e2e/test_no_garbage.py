@@ -12,14 +12,15 @@ from __future__ import annotations
 import gc
 import itertools
 import json
-import socket
 from collections.abc import Iterator
 
 import pytest
 
+from tests.raw_http import RawHttp1
 from tests.support import CLIENT_SVC, INTERNAL_SVC, ServerThread, notify_body, running_server
 
 REQUESTS = 200
+AUTHORIZATION = "Bearer dev:user-gc:acme"
 
 
 @pytest.fixture(scope="module")
@@ -28,32 +29,21 @@ def server() -> Iterator[ServerThread]:
         yield srv
 
 
-def _post(sock: socket.socket, path: str, body: bytes, content_type: str) -> bytes:
-    head = (
-        f"POST {path} HTTP/1.1\r\nhost: test\r\nauthorization: Bearer dev:user-gc:acme\r\n"
-        f"content-type: {content_type}\r\ncontent-length: {len(body)}\r\n\r\n"
-    ).encode()
-    sock.sendall(head + body)
-    answer = b""
-    while not answer.endswith(b"\r\n0\r\n\r\n"):  # connect-python answers chunked
-        chunk = sock.recv(65536)
-        assert chunk, answer
-        answer += chunk
-    head_bytes, _, chunked = answer.partition(b"\r\n\r\n")
-    assert head_bytes.startswith(b"HTTP/1.1 200"), head_bytes
-    size, _, rest = chunked.partition(b"\r\n")
-    return rest[: int(size, 16)]
+def _post(client: RawHttp1, path: str, body: bytes, content_type: str) -> bytes:
+    answer = client.post(path, body, content_type)
+    assert answer.status.startswith(b"HTTP/1.1 200"), answer.status
+    return answer.body
 
 
 def _garbage_of(port: int, path: str, bodies: Iterator[bytes], content_type: str) -> int:
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+    with RawHttp1(port, AUTHORIZATION) as client:
         for _ in range(20):  # warm: caches, lazily bound metric children
-            _post(sock, path, next(bodies), content_type)
+            _post(client, path, next(bodies), content_type)
         gc.collect()
         gc.disable()
         try:
             for _ in range(REQUESTS):
-                _post(sock, path, next(bodies), content_type)
+                _post(client, path, next(bodies), content_type)
             return gc.collect()
         finally:
             gc.enable()
@@ -85,8 +75,8 @@ def test_notify_leaves_no_cycles(server: ServerThread) -> None:
 
 
 def test_the_raw_client_reads_real_answers(server: ServerThread) -> None:
-    with socket.create_connection(("127.0.0.1", server.ports.client), timeout=10) as sock:
+    with RawHttp1(server.ports.client, AUTHORIZATION) as client:
         path = f"{CLIENT_SVC}/GetNotifications"
-        answer = json.loads(_post(sock, path, b'{"limit": 20}', "application/json"))
+        answer = json.loads(_post(client, path, b'{"limit": 20}', "application/json"))
     assert set(answer["counts"]) == {"unread", "unseen", "total"}
     assert isinstance(answer["notifications"], list)
