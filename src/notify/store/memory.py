@@ -168,12 +168,16 @@ class MemoryStore:
         time cost a quarter of GetNotifications) and what they handed out
         stays as it was read.
         """
-        fresh = row.copy()
-        self._by_id[row.id] = fresh
-        self._by_key[(row.tenant_id, row.user_id, row.notification_id, int(row.channel))] = fresh
+        return self._install(inbox, row.copy())
+
+    def _install(self, inbox: _Inbox | None, fresh: Notification) -> Notification:
+        """Stores ``fresh`` (a new object) in the place of the row with its id."""
+        self._by_id[fresh.id] = fresh
+        key = (fresh.tenant_id, fresh.user_id, fresh.notification_id, int(fresh.channel))
+        self._by_key[key] = fresh
         if inbox is None:
-            inbox = self._inbox(row.tenant_id, row.user_id)
-        inbox.rows[row.id] = fresh
+            inbox = self._inbox(fresh.tenant_id, fresh.user_id)
+        inbox.rows[fresh.id] = fresh
         return fresh
 
     # ------------------------------------------------------------ writes
@@ -248,8 +252,7 @@ class MemoryStore:
         if not rules.apply(fresh, change, now_ms):
             return None
         self._leave(inbox, row)
-        fresh = self._replace(inbox, fresh)
-        self._enter(inbox, fresh)
+        self._enter(inbox, self._install(inbox, fresh))
         return fresh
 
     async def mark(
