@@ -301,7 +301,13 @@ class RawH2:
         self.terminated: h2.events.ConnectionTerminated | None = None
 
     def _flush(self) -> None:
-        self.sock.sendall(self.conn.data_to_send())
+        try:
+            self.sock.sendall(self.conn.data_to_send())
+        except (BrokenPipeError, ConnectionResetError):
+            if self.terminated is None:
+                raise  # hung up without a GOAWAY
+            # After its GOAWAY the server may close before our last frames
+            # (a SETTINGS ack, say) reach it: the read below sees the close.
 
     def call(self, path: str, extra: list[tuple[str, str]], body: bytes) -> int:
         stream_id = self.conn.get_next_available_stream_id()
@@ -329,7 +335,10 @@ class RawH2:
             isinstance(e, (h2.events.StreamEnded, h2.events.StreamReset))
             for e in self.events[stream_id]
         ):
-            data = self.sock.recv(65536)
+            try:
+                data = self.sock.recv(65536)
+            except ConnectionResetError:  # the close, seen as a reset after our late write
+                data = b""
             assert data, "connection closed"
             for event in self.conn.receive_data(data):
                 if isinstance(event, h2.events.ConnectionTerminated):
