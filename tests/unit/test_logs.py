@@ -56,4 +56,27 @@ def test_ordinary_log_calls_escape_every_line_break(stream: io.StringIO) -> None
 
 def test_other_unicode_stays_readable(stream: io.StringIO) -> None:
     logging.getLogger("notify.x").warning("café ☕ 通知")
-    assert '"msg": "café ☕ 通知"' in stream.getvalue()
+    assert '"msg":"café ☕ 通知"' in stream.getvalue()
+
+
+class _Opaque:
+    def __str__(self) -> str:
+        return "opaque\u2028value"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("lone \udc80 surrogate", "lone \udc80 surrogate"),  # orjson refuses it
+        (2**70, 2**70),  # beyond 64 bits: orjson refuses it too
+        (_Opaque(), "opaque\u2028value"),  # no JSON type: str(), still one line
+    ],
+)
+def test_a_value_orjson_cannot_write_is_still_logged(
+    stream: io.StringIO, value: object, expected: object
+) -> None:
+    logs.log_fields(logging.getLogger("notify.rpc"), "rpc", {"value": value, "n": 1})
+    logs.flush()
+    entry = assert_one_entry(stream.getvalue())
+    assert entry["value"] == expected
+    assert entry["n"] == 1
