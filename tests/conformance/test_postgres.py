@@ -97,3 +97,28 @@ async def test_postgres_batch_fails_only_the_call_with_bad_data(
         assert len(await all_rows(store, limit=100)) == 20
     finally:
         await store.close()
+
+
+async def test_a_page_read_again_shares_its_unchanged_rows(store: Store) -> None:
+    """The driver's row memo: unchanged rows come back as the same objects,
+    whatever the page's counts did; a changed row is made afresh."""
+    rows = [make_row(i, created_at_ms=1_700_000_000_000 + i) for i in range(3)]
+    await store.create_notifications(rows)
+    first = await store.list_notifications("t1", "u1", page(limit=2))
+    oldest = rows[0]  # not on a two-row page, newest first
+    assert await store.mark_read("t1", "u1", oldest.id, 1_700_000_001_000) is not None
+    second = await store.list_notifications("t1", "u1", page(limit=2))
+    assert second.counts != first.counts  # the counts column moved...
+    assert all(a is b for a, b in zip(first.rows, second.rows, strict=True))  # ...the rows not
+
+    newest = first.rows[0]
+    marked = await store.mark_read("t1", "u1", newest.id, 1_700_000_002_000)
+    assert marked is not None
+    third = await store.list_notifications("t1", "u1", page(limit=2))
+    assert third.rows[0] is not newest
+    assert third.rows[0] == marked
+    assert newest.read_at_ms == 0  # the row read before stays as it was read
+    assert third.rows[1] is first.rows[1]
+    by_id = await store.get_notifications("t1", [newest.id, first.rows[1].id])
+    assert by_id[0] is third.rows[0]
+    assert by_id[1] is first.rows[1]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 import pytest
 
@@ -46,3 +47,29 @@ def test_actions_and_tags_of_the_same_text_are_decoded_once() -> None:
     assert first.tags == row.tags
     assert second.actions is first.actions  # immutable: one tuple for every row of that text
     assert second.tags is first.tags
+
+
+def test_the_row_memo_gives_a_row_again_only_for_the_same_columns() -> None:
+    rng = random.Random(13)
+    memo = pgcolumns.RowMemo()
+    base = random_row(rng)
+    first = record(base)
+    (row,) = memo.many([(*first, "counts column")])
+    assert row == base
+    (again,) = memo.many([(*first, "other counts")])  # columns after the table's: ignored
+    assert again is row
+    read = replace(base, status=Status.READ, read_at_ms=base.created_at_ms + 1)
+    (changed,) = memo.many([tuple(record(read))])
+    assert changed == read
+    assert changed is not row
+    assert row == base  # the row handed out before is untouched
+    (latest,) = memo.many([tuple(record(read))])
+    assert latest is changed
+
+
+def test_the_row_memo_is_bounded() -> None:
+    rng = random.Random(14)
+    memo = pgcolumns.RowMemo(max_rows=8)
+    rows = [random_row(rng) for _ in range(20)]
+    assert memo.many([record(r) for r in rows]) == rows
+    assert 0 < len(memo) <= 8

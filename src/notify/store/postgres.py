@@ -244,6 +244,7 @@ class PostgresStore:
         self._max_writers = max(1, pool.get_max_size() // 4)
         self._writers = 0
         self._writer_tasks: set[asyncio.Task[None]] = set()
+        self._read_rows = columns.RowMemo()
 
     @classmethod
     async def connect(
@@ -511,7 +512,7 @@ class PostgresStore:
                 counts = _counts(records[0]["counts"])
             else:
                 counts = _counts(await conn.fetchrow(pginbox.INBOX_COUNTS, tenant_id, user_id))
-        rows = [columns.to_row(r) for r in records[: page.limit]]
+        rows = self._read_rows.many(records[: page.limit])
         next_key = rows[-1].key if len(records) > page.limit else None
         return Page(rows=rows, next_key=next_key, counts=counts)
 
@@ -618,7 +619,7 @@ class PostgresStore:
             return []
         async with self._conn() as conn:
             records = await conn.fetch(_BY_IDS, tenant_id, ids)
-        return [columns.to_row(r) for r in records]
+        return self._read_rows.many(records)
 
     async def list_after(
         self,
