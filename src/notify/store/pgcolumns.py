@@ -165,8 +165,9 @@ class RowMemo:
     """``to_row`` per record, remembered per row id while the row's columns are the same.
 
     An inbox's first page is read again and again, and turning a record into
-    a ``Notification`` (thirty fields) was the largest single cost of a
-    PostgreSQL read (13% of a GetNotifications). A record whose columns equal
+    a ``Notification`` (thirty fields) cost about 1 us a row: 20 us of a
+    20-row GetNotifications, the largest part of a PostgreSQL read that is
+    this service's own. A record whose columns equal
     the ones a row was made from gives that row again: the check is one
     comparison of the column values in C, and a hit is exactly what
     ``to_row`` would build, since ``to_row`` depends on nothing else. Rows
