@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import pytest
 
-from notify.core.errors import InvalidArgument
+from notify.core.errors import InvalidArgument, Unavailable
 from notify.core.model import Channel, Notification
 from notify.store import Store
 from notify.store.conformance import *  # noqa: F403  (the suite's tests)
@@ -122,3 +122,85 @@ async def test_a_page_read_again_shares_its_unchanged_rows(store: Store) -> None
     by_id = await store.get_notifications("t1", [newest.id, first.rows[1].id])
     assert by_id[0] is third.rows[0]
     assert by_id[1] is first.rows[1]
+
+
+async def _reference_and_small_pool(
+    pg_cluster: PostgresCluster, rows: list[Notification]
+) -> tuple[MemoryStore, PostgresStore]:
+    """Both drivers with the same rows; PostgreSQL with one reader, so pages queue."""
+    await truncate(pg_cluster.dsn())
+    reference = MemoryStore()
+    postgres = await PostgresStore.connect(pg_cluster.dsn(), min_size=1, max_size=2)
+    await reference.create_notifications(rows)
+    await postgres.create_notifications(rows)
+    return reference, postgres
+
+
+async def test_pages_that_queue_share_a_statement_and_match_the_reference(
+    pg_cluster: PostgresCluster,
+) -> None:
+    rng = random.Random(20261201)
+    users = [f"u{i}" for i in range(6)]
+    rows = [
+        make_row(i, user=rng.choice(users[:5]), created_at_ms=1_700_000_000_000 + rng.randrange(40))
+        for i in range(120)
+    ]  # u5 has no rows: its pages are empty and still carry counts
+    reference, postgres = await _reference_and_small_pool(pg_cluster, rows)
+    try:
+        for row in rng.sample(rows, 30):
+            await reference.mark_read(row.tenant_id, row.user_id, row.id, 1_700_000_001_000)
+            await postgres.mark_read(row.tenant_id, row.user_id, row.id, 1_700_000_001_000)
+        for user in users:  # one at a time: each page alone, as on a quiet server
+            assert await postgres.list_notifications(
+                "t1", user, page()
+            ) == await reference.list_notifications("t1", user, page())
+        assert postgres._pages.shared == 0
+        requests = []
+        for _ in range(150):
+            request = page(limit=rng.randint(1, 12), unread_only=rng.random() < 0.3)
+            if rng.random() < 0.4:
+                request = replace(request, after=rng.choice(rows).key)  # others' keys too
+            requests.append((rng.choice(users), request))
+        answers = await asyncio.gather(
+            *(postgres.list_notifications("t1", user, request) for user, request in requests)
+        )
+        for (user, request), answer in zip(requests, answers, strict=True):
+            assert answer == await reference.list_notifications("t1", user, request)
+        assert postgres._pages.shared > 100  # most pages waited and were read together
+        assert postgres._pages.queued == 0
+    finally:
+        await postgres.close()
+
+
+async def test_a_refused_value_fails_only_its_own_page(pg_cluster: PostgresCluster) -> None:
+    rows = [make_row(i, created_at_ms=1_700_000_000_000 + i) for i in range(5)]
+    _, postgres = await _reference_and_small_pool(pg_cluster, rows)
+    try:
+        tenants = ["t1", "t1", "bad\x00tenant", "t1", "t1", "t1"]
+        answers = await asyncio.gather(
+            *(postgres.list_notifications(t, "u1", page(limit=3)) for t in tenants),
+            return_exceptions=True,
+        )
+        assert isinstance(answers[2], InvalidArgument)
+        good = [a for i, a in enumerate(answers) if i != 2]
+        assert all(not isinstance(a, BaseException) and len(a.rows) == 3 for a in good), answers
+    finally:
+        await postgres.close()
+
+
+async def test_queued_pages_fail_unavailable_when_the_pool_goes(
+    pg_cluster: PostgresCluster,
+) -> None:
+    _, postgres = await _reference_and_small_pool(pg_cluster, [make_row(0)])
+    try:
+        reads = [
+            asyncio.ensure_future(postgres.list_notifications("t1", "u1", page())) for _ in range(8)
+        ]
+        await asyncio.sleep(0)  # one turn of the loop starts every read: one runs, the rest queue
+        assert postgres._pages.queued > 0
+        postgres.pool.terminate()
+        answers = await asyncio.gather(*reads, return_exceptions=True)
+        assert all(isinstance(a, Unavailable) for a in answers), answers
+        assert postgres._pages.queued == 0
+    finally:
+        await postgres.close()

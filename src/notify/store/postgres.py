@@ -58,6 +58,7 @@ from notify.store import (
     StoredRow,
     pginbox,
     pgoutbox,
+    pgpages,
 )
 from notify.store import pgcolumns as columns
 from notify.store.migrate import migrate
@@ -115,9 +116,13 @@ WHERE id = ANY($1::uuid[]) AND status = 1
 """
 
 # A page and the user's inbox counts, in one round trip.
+_PAGE_COUNTS = (
+    "SELECT ARRAY[unread, unseen, total] FROM inbox_counts "
+    "WHERE tenant_id = {tenant} AND user_id = {user}"
+)
 _PAGE = f"""
 SELECT {_COLUMNS},
-    (SELECT ARRAY[unread, unseen, total] FROM inbox_counts WHERE tenant_id = $1 AND user_id = $2)
+    ({_PAGE_COUNTS.format(tenant="$1", user="$2")})
     AS counts
 FROM notifications
 WHERE tenant_id = $1 AND user_id = $2 AND {{conditions}}
@@ -245,6 +250,12 @@ class PostgresStore:
         self._writers = 0
         self._writer_tasks: set[asyncio.Task[None]] = set()
         self._read_rows = columns.RowMemo()
+        # Pages share a statement once this many reads are running (pgpages).
+        self._pages = pgpages.PageReads(
+            self._conn,
+            pgpages.PageSQL(_PAGE, _COLUMNS, _PAGE_COUNTS, pginbox.INBOX_COUNTS),
+            max_readers=min(pgpages.PAGE_READERS, pool.get_max_size() - self._max_writers),
+        )
 
     @classmethod
     async def connect(
@@ -501,17 +512,17 @@ class PostgresStore:
             filter = replace(filter, read=ReadScope.UNREAD)
         now = params.add(page.now_ms)
         conditions = pginbox.filter_sql(filter, params, now)
+        # Pages whose filter adds no array (the inbox and its tabs) may share
+        # a statement with others of the same conditions (pgpages).
+        shareable = len(params.values) == 4
         if page.after is not None:
             after_ms = params.add(page.after.created_at_ms)
             after_id = params.add(_uuid_or_none(page.after.id))
             conditions.append(f"(created_at_ms, id) < ({after_ms}, {after_id})")
-        query = _PAGE.format(conditions=" AND ".join(conditions))
-        async with self._conn() as conn:
-            records = await conn.fetch(query, *params.values)
-            if records:
-                counts = _counts(records[0]["counts"])
-            else:
-                counts = _counts(await conn.fetchrow(pginbox.INBOX_COUNTS, tenant_id, user_id))
+        records, counts_found = await self._pages.read(
+            " AND ".join(conditions), params.values, shareable=shareable
+        )
+        counts = _counts(counts_found)
         rows = self._read_rows.many(records[: page.limit])
         next_key = rows[-1].key if len(records) > page.limit else None
         return Page(rows=rows, next_key=next_key, counts=counts)

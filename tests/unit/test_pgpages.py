@@ -1,0 +1,34 @@
+"""The statement that reads several pages at once (notify.store.pgpages.batch_sql)."""
+
+from __future__ import annotations
+
+import pytest
+
+from notify.store import pgpages
+
+SQL = pgpages.PageSQL(
+    single="SELECT a, counts FROM notifications WHERE {conditions}",
+    columns="a",
+    counts="SELECT c FROM inbox_counts WHERE tenant_id = {tenant} AND user_id = {user}",
+    counts_alone="SELECT c FROM inbox_counts WHERE tenant_id = $1 AND user_id = $2",
+)
+
+
+def test_each_condition_parameter_becomes_its_array_column() -> None:
+    statement = pgpages.batch_sql(
+        SQL, "(expires_at_ms = 0 OR expires_at_ms > $4) AND (created_at_ms, id) < ($5, $6)", 6
+    )
+    assert "unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], " in statement
+    assert "$6::uuid[]) WITH ORDINALITY AS k(t, u, lim, p4, p5, p6, i)" in statement
+    assert "expires_at_ms > k.p4) AND (created_at_ms, id) < (k.p5, k.p6)" in statement
+    assert "tenant_id = k.t AND user_id = k.u" in statement
+    assert "LIMIT k.lim" in statement
+    assert "k.i AS batch_index" in statement
+    assert "ORDER BY k.i, p.created_at_ms DESC, p.id DESC" in statement
+
+
+def test_a_parameter_beyond_the_arrays_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"\$5"):
+        pgpages.batch_sql(SQL, "expires_at_ms > $4 AND category = $5", 4)
+    with pytest.raises(ValueError, match="no array types"):
+        pgpages.batch_sql(SQL, "x = $7", 7)
