@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 import pytest
 
 from notify.store import pgpages
@@ -32,3 +35,26 @@ def test_a_parameter_beyond_the_arrays_is_refused() -> None:
         pgpages.batch_sql(SQL, "expires_at_ms > $4 AND category = $5", 4)
     with pytest.raises(ValueError, match="no array types"):
         pgpages.batch_sql(SQL, "x = $7", 7)
+
+
+async def test_a_batch_takes_one_shape_within_its_bounds() -> None:
+    reads = pgpages.PageReads(contextlib.nullcontext, SQL, max_readers=1)  # type: ignore[arg-type]
+    loop = asyncio.get_running_loop()
+
+    def queue(conditions: str, limit: int, width: int = 4) -> pgpages._Read:
+        values = ["t", "u", limit, 0, 0, None][:width]
+        read = pgpages._Read(conditions, values, loop.create_future())
+        reads._queue.append(read)
+        return read
+
+    a1, b1, a2, a3 = queue("A", 21), queue("B", 21), queue("A", 21), queue("A", 21, width=6)
+    a4 = queue("A", pgpages.MAX_BATCH_ROWS - 30)  # would go past the rows of one answer
+    a5 = queue("A", 8)
+    assert reads._take() == [a1, a2, a5]  # same conditions and parameters, within the rows
+    assert list(reads._queue) == [b1, a3, a4]  # the rest keep their order
+    assert reads._take() == [b1]
+    assert reads._take() == [a3]
+    assert reads._take() == [a4]
+    many = [queue("A", 2) for _ in range(pgpages.MAX_BATCH + 5)]
+    assert reads._take() == many[: pgpages.MAX_BATCH]
+    assert list(reads._queue) == many[pgpages.MAX_BATCH :]

@@ -39,7 +39,10 @@ from notify.core.errors import Unavailable
 Page = tuple[list[asyncpg.Record], Any]
 Connect = Callable[[], AbstractAsyncContextManager[asyncpg.Connection]]
 
-MAX_BATCH = 64  # pages in one statement: bounded arrays, bounded answers
+# One statement's pages and their rows (the sum of their limits): bounded
+# arrays, and an answer of at most about 1,000 rows (2 MiB of rich ones).
+MAX_BATCH = 64
+MAX_BATCH_ROWS = 1000
 # Page statements running at once. Fewer readers make larger batches: for 32
 # clients reading pages of a 100,000-row inbox, 1, 2, 3, 4, 8 and 12 readers
 # served 4,958, 5,001, 4,793, 4,598, 4,201 and 3,681 pages/s, against 3,408
@@ -152,16 +155,24 @@ class PageReads:
             self._active -= 1
 
     def _take(self) -> list[_Read]:
-        """The oldest queued page and up to ``MAX_BATCH - 1`` more of its conditions."""
+        """The oldest queued page and more of its conditions, within the bounds above."""
         queue = self._queue
-        batch = [queue.popleft()]
+        first = queue.popleft()
+        batch = [first]
+        rows = first.values[2]  # each page's limit is its third parameter
         others: list[_Read] = []
         while queue and len(batch) < MAX_BATCH:
             read = queue.popleft()
-            same = read.conditions == batch[0].conditions and len(read.values) == len(
-                batch[0].values
-            )
-            (batch if same else others).append(read)
+            fits = rows + read.values[2] <= MAX_BATCH_ROWS
+            if (
+                fits
+                and read.conditions == first.conditions
+                and len(read.values) == len(first.values)
+            ):
+                batch.append(read)
+                rows += read.values[2]
+            else:
+                others.append(read)
         queue.extendleft(reversed(others))
         return batch
 
