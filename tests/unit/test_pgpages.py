@@ -58,3 +58,17 @@ async def test_a_batch_takes_one_shape_within_its_bounds() -> None:
     many = [queue("A", 2) for _ in range(pgpages.MAX_BATCH + 5)]
     assert reads._take() == many[: pgpages.MAX_BATCH]
     assert list(reads._queue) == many[pgpages.MAX_BATCH :]
+
+
+async def test_a_page_whose_caller_gave_up_is_not_read() -> None:
+    reads = pgpages.PageReads(contextlib.nullcontext, SQL, max_readers=1)  # type: ignore[arg-type]
+    loop = asyncio.get_running_loop()
+    queued = []
+    for _ in range(4):
+        read = pgpages._Read("A", ["t", "u", 21, 0], loop.create_future())
+        reads._queue.append(read)
+        queued.append(read)
+    queued[0].waiter.cancel()
+    queued[2].waiter.cancel()
+    assert reads._take() == [queued[1], queued[3]]
+    assert reads.queued == 0

@@ -157,12 +157,16 @@ class PageReads:
     def _take(self) -> list[_Read]:
         """The oldest queued page and more of its conditions, within the bounds above."""
         queue = self._queue
+        while queue[0].waiter.done() and len(queue) > 1:
+            queue.popleft()  # its caller gave up (a deadline, a disconnect): no read for it
         first = queue.popleft()
         batch = [first]
         rows = first.values[2]  # each page's limit is its third parameter
         others: list[_Read] = []
         while queue and len(batch) < MAX_BATCH:
             read = queue.popleft()
+            if read.waiter.done():
+                continue
             fits = rows + read.values[2] <= MAX_BATCH_ROWS
             if (
                 fits
