@@ -115,11 +115,12 @@ UPDATE notifications SET status = 2, delivered_at_ms = $2
 WHERE id = ANY($1::uuid[]) AND status = 1
 """
 
-# A page and the user's inbox counts, in one round trip.
+# The user's inbox counts as an array, beside every row of a page.
 _PAGE_COUNTS = (
     "SELECT ARRAY[unread, unseen, total] FROM inbox_counts "
     "WHERE tenant_id = {tenant} AND user_id = {user}"
 )
+# A page and the user's inbox counts, in one round trip.
 _PAGE = f"""
 SELECT {_COLUMNS},
     ({_PAGE_COUNTS.format(tenant="$1", user="$2")})
