@@ -45,21 +45,30 @@ def stream_codec(content_type: str, accept_encoding: str) -> str | None:
     return codec
 
 
-class ConnectFrameSink:
+class _FrameSink:
+    """What both sinks hold: the connection's writer, the frames, the session."""
+
+    __slots__ = ("_frames", "_session_id", "_writer")
+
+    def __init__(self, writer: BodyWriter, frames: StreamEventWriter, session_id: str) -> None:
+        self._writer = writer
+        self._frames = frames
+        self._session_id = session_id
+
+    def ready(self) -> bool:
+        return self._writer.ready()
+
+
+class ConnectFrameSink(_FrameSink):
     """Writes a stream's notification and counts frames as enveloped chunks."""
 
-    __slots__ = ("_codec", "_frames", "_session_id", "_writer")
+    __slots__ = ("_codec",)
 
     def __init__(
         self, writer: BodyWriter, frames: StreamEventWriter, session_id: str, codec: str
     ) -> None:
-        self._writer = writer
-        self._frames = frames
-        self._session_id = session_id
+        super().__init__(writer, frames, session_id)
         self._codec = codec
-
-    def ready(self) -> bool:
-        return self._writer.ready()
 
     def send(self, item: StreamItem) -> None:
         frames, session_id = self._frames, self._session_id
@@ -102,18 +111,10 @@ def sse_frame(frames: StreamEventWriter, session_id: str, item: StreamItem) -> b
     return None
 
 
-class SseFrameSink:
+class SseFrameSink(_FrameSink):
     """Writes an SSE stream's notification and counts events as chunks."""
 
-    __slots__ = ("_frames", "_session_id", "_writer")
-
-    def __init__(self, writer: BodyWriter, frames: StreamEventWriter, session_id: str) -> None:
-        self._writer = writer
-        self._frames = frames
-        self._session_id = session_id
-
-    def ready(self) -> bool:
-        return self._writer.ready()
+    __slots__ = ()
 
     def send(self, item: StreamItem) -> None:
         chunk = sse_frame(self._frames, self._session_id, item)
